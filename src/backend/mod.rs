@@ -1,0 +1,205 @@
+//! Model servers behind one trait. Ollama's native API now; OpenAI-compatible servers plug
+//! in the same way.
+
+mod ollama;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use ollama::{OllamaBackend, same_model};
+
+use crate::config::BackendConfig;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Message {
+    pub role: &'static str,
+    pub content: String,
+}
+
+impl Message {
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: "system", content: content.into() }
+    }
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: "user", content: content.into() }
+    }
+}
+
+/// How long the server keeps a model loaded after a request (Ollama's `keep_alive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeepAlive {
+    Forever,
+    Seconds(u64),
+}
+
+impl KeepAlive {
+    /// From a tier's `idle_unload`: none or negative keeps the model loaded.
+    pub fn from_idle_unload(idle_unload: Option<i64>) -> Self {
+        match idle_unload {
+            Some(s) if s >= 0 => KeepAlive::Seconds(s as u64),
+            _ => KeepAlive::Forever,
+        }
+    }
+
+    pub fn as_ollama(self) -> i64 {
+        match self {
+            KeepAlive::Forever => -1,
+            KeepAlive::Seconds(s) => s as i64,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChatRequest {
+    pub model: String,
+    pub messages: Vec<Message>,
+    /// Bounds the wait for the first piece of the answer and every silence after it.
+    pub timeout: Duration,
+    pub keep_alive: KeepAlive,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    pub text: String,
+    /// `exp(mean token logprob)` when the server returned logprobs; never made up.
+    pub confidence: Option<f64>,
+    pub eval_count: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoadedModel {
+    pub name: String,
+    pub size_bytes: u64,
+    pub vram_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AvailableModel {
+    pub name: String,
+    pub size_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullProgress {
+    pub status: String,
+    pub total: Option<u64>,
+    pub completed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeoutPhase {
+    FirstToken,
+    Silence,
+}
+
+/// Backend failures, each with what the user can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot reach Ollama at {address}: start it with `ollama serve` (or set OLLAMA_HOST / the backend's url)")]
+    Unreachable {
+        address: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("model {model} is not available at {address}: run `ollama pull {model}` or `llm-router-lsp pull`")]
+    ModelNotFound { model: String, address: String },
+    #[error("{address} is busy (its request queue is full); try again in a moment")]
+    Busy { address: String },
+    #[error("{model} did not start answering within {} s (timeout of its tier)", .after.as_secs())]
+    FirstTokenTimeout { model: String, after: Duration },
+    #[error("{model} stalled: no output for {} s", .after.as_secs())]
+    Stalled { model: String, after: Duration },
+    #[error("{model} reported an error: {message}")]
+    StreamError { model: String, message: String },
+    #[error("{model} sent a malformed line: {line:?}")]
+    Malformed { model: String, line: String },
+    #[error("connection to {address} was lost while {model} was answering")]
+    Disconnected {
+        model: String,
+        address: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{address} answered HTTP {status}: {message}")]
+    Http { address: String, status: u16, message: String },
+    #[error("pulling models is not supported by backend {0}")]
+    Unsupported(String),
+}
+
+impl BackendError {
+    /// The model cannot be used at all (not pulled, server down): the fast model may stand in.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, BackendError::Unreachable { .. } | BackendError::ModelNotFound { .. })
+    }
+}
+
+#[async_trait]
+pub trait Backend: Send + Sync {
+    /// The base URL, for messages and the VRAM locality check.
+    fn address(&self) -> &str;
+    /// Streams the answer; `on_text` sees each piece as it arrives. Dropping the future
+    /// closes the connection, which is how the server learns of a cancel.
+    async fn chat(&self, request: &ChatRequest, on_text: &mut (dyn for<'s> FnMut(&'s str) + Send)) -> Result<ChatResponse, BackendError>;
+    async fn version(&self) -> Result<String, BackendError>;
+    async fn loaded_models(&self) -> Result<Vec<LoadedModel>, BackendError>;
+    async fn available_models(&self) -> Result<Vec<AvailableModel>, BackendError>;
+    async fn unload(&self, model: &str) -> Result<(), BackendError>;
+    async fn pull(&self, model: &str, on_progress: &mut (dyn for<'p> FnMut(&'p PullProgress) + Send)) -> Result<(), BackendError>;
+}
+
+/// The configured backends by name.
+pub type Backends = BTreeMap<String, Arc<dyn Backend>>;
+
+pub fn backends_from_config(configs: &BTreeMap<String, BackendConfig>) -> Backends {
+    configs
+        .iter()
+        .map(|(name, c)| {
+            let backend: Arc<dyn Backend> = match c {
+                BackendConfig::Ollama { url, busy_retry_ms } => {
+                    Arc::new(OllamaBackend::new(url, Duration::from_millis(*busy_retry_ms)))
+                }
+            };
+            (name.clone(), backend)
+        })
+        .collect()
+}
+
+/// `exp(mean(logprobs))`: the geometric mean of token probabilities.
+pub fn confidence_from_logprobs(logprobs: &[f64]) -> Option<f64> {
+    if logprobs.is_empty() || logprobs.iter().any(|l| !l.is_finite()) {
+        return None;
+    }
+    let mean = logprobs.iter().sum::<f64>() / logprobs.len() as f64;
+    Some(mean.exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_alive_per_tier() {
+        let c = crate::config::Config::defaults(&crate::config::Environment::default());
+        let check = |idle: Option<i64>, expected: i64| {
+            assert_eq!(KeepAlive::from_idle_unload(idle).as_ollama(), expected, "{idle:?}");
+        };
+        check(c.models.fast_model.idle_unload, -1);
+        check(c.models.code_model.idle_unload, 600);
+        check(c.models.heavy_model.idle_unload, 300);
+        check(Some(0), 0);
+        check(Some(-5), -1);
+    }
+
+    #[test]
+    fn confidence() {
+        assert_eq!(confidence_from_logprobs(&[]), None);
+        assert_eq!(confidence_from_logprobs(&[0.0, 0.0]), Some(1.0));
+        let c = confidence_from_logprobs(&[-0.1, -0.3]).unwrap();
+        assert!((c - (-0.2f64).exp()).abs() < 1e-12);
+        assert_eq!(confidence_from_logprobs(&[f64::NEG_INFINITY]), None);
+    }
+}

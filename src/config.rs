@@ -1,0 +1,903 @@
+//! Configuration: the YAML schema, its defaults, the lookup order and error reporting.
+//!
+//! The file is parsed in two steps: serde-saphyr turns YAML into [`FileConfig`] (every
+//! field optional, unknown keys rejected, budgets against hostile input), then
+//! [`Config::resolve`] lays it over the defaults. Per-tier defaults differ (the fast model
+//! times out after 30 s, the heavy one after 120 s), which is why the file schema and the
+//! resolved config are separate types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::router::ModelTier;
+
+/// The commented default configuration, shipped as `config/default.yaml`.
+pub const DEFAULT_YAML: &str = include_str!("../config/default.yaml");
+
+/// Config files larger than this are refused before parsing.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+pub const DEFAULT_OLLAMA_PORT: u16 = 11434;
+pub const DEFAULT_BACKEND: &str = "local";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: file is {size} bytes; config files are limited to {MAX_CONFIG_BYTES} bytes", path.display())]
+    TooLarge { path: PathBuf, size: u64 },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{}: {key}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// The process environment, captured once so that lookups and defaults are pure functions
+/// of it (and testable without mutating the environment).
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    pub config_path: Option<PathBuf>,
+    pub xdg_config_home: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+    pub ollama_host: Option<String>,
+    pub lang: Option<String>,
+}
+
+impl Environment {
+    pub fn from_process() -> Self {
+        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+        let lang = ["LC_ALL", "LC_MESSAGES", "LANG"]
+            .iter()
+            .find_map(|n| var(n))
+            .map(|v| v.to_string_lossy().into_owned());
+        Self {
+            config_path: var("LLM_ROUTER_LSP_CONFIG").map(PathBuf::from),
+            xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
+            home: var("HOME").map(PathBuf::from),
+            ollama_host: var("OLLAMA_HOST").map(|v| v.to_string_lossy().into_owned()),
+            lang,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    #[default]
+    En,
+    De,
+}
+
+impl Language {
+    fn from_locale(lang: Option<&str>) -> Self {
+        match lang {
+            Some(l) if l.to_ascii_lowercase().starts_with("de") => Language::De,
+            _ => Language::En,
+        }
+    }
+}
+
+/// A model's expected VRAM footprint as written in the config: "7.9GB", "18-22GB", "512MiB".
+/// A range is kept as written; predictions use its upper bound, erring towards a warning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VramSize {
+    pub text: String,
+    pub low: u64,
+    pub high: u64,
+}
+
+impl VramSize {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        let split = t
+            .find(|c: char| c.is_ascii_alphabetic())
+            .unwrap_or(t.len());
+        let (numbers, unit) = t.split_at(split);
+        let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1.0,
+            "kb" | "k" => 1e3,
+            "mb" | "m" => 1e6,
+            "gb" | "g" => 1e9,
+            "tb" | "t" => 1e12,
+            "kib" => 1024.0,
+            "mib" => 1024.0 * 1024.0,
+            "gib" => 1024.0 * 1024.0 * 1024.0,
+            other => return Err(format!("unknown unit `{other}` in `{t}` (expected e.g. 7.9GB, 18-22GB, 512MiB)")),
+        };
+        let parse_num = |s: &str| -> Result<u64, String> {
+            let v: f64 = s
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{t}` is not a size (expected e.g. 7.9GB or 18-22GB)"))?;
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("`{t}` is not a size"));
+            }
+            Ok((v * factor).round() as u64)
+        };
+        let (low, high) = match numbers.split_once('-') {
+            Some((a, b)) => (parse_num(a)?, parse_num(b)?),
+            None => {
+                let v = parse_num(numbers)?;
+                (v, v)
+            }
+        };
+        if low > high {
+            return Err(format!("`{t}`: range goes downwards"));
+        }
+        Ok(Self {
+            text: t.to_string(),
+            low,
+            high,
+        })
+    }
+}
+
+impl Serialize for VramSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for VramSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(b) => Ok(Self {
+                text: b.to_string(),
+                low: b,
+                high: b,
+            }),
+            Raw::Text(t) => Self::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The file schema: every field optional, unknown keys rejected.
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub language: Option<Language>,
+    pub models: Option<FileModels>,
+    pub routing: Option<FileRouting>,
+    pub backends: Option<BTreeMap<String, BackendConfig>>,
+    pub vram: Option<FileVram>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileModels {
+    pub routing_enabled: Option<bool>,
+    pub vram_monitoring: Option<bool>,
+    pub warning_threshold: Option<f64>,
+    pub fallback_to_fast: Option<bool>,
+    pub fast_model: Option<FileTier>,
+    pub code_model: Option<FileTier>,
+    pub heavy_model: Option<FileTier>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileTier {
+    pub name: Option<String>,
+    pub backend: Option<String>,
+    pub timeout: Option<u64>,
+    /// `null` keeps the model loaded; a number unloads it after that many idle seconds.
+    #[serde(default, deserialize_with = "some_or_null")]
+    pub idle_unload: Option<Option<i64>>,
+    pub vram_usage: Option<VramSize>,
+    pub use_case: Option<String>,
+    pub fallback: Option<bool>,
+}
+
+/// Tells "key absent" (outer None) from "key: null" (Some(None)).
+fn some_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRouting {
+    pub token_threshold: Option<usize>,
+    pub heavy_token_threshold: Option<usize>,
+    pub linux_keywords: Option<Vec<String>>,
+    pub code_keywords: Option<Vec<String>>,
+    pub extra_keywords: Option<Vec<String>>,
+    pub code_languages: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileVram {
+    pub probe: Option<ProbeConfig>,
+}
+
+// ---------------------------------------------------------------------------------------
+// The resolved configuration.
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    pub language: Language,
+    pub models: ModelsConfig,
+    pub routing: RoutingConfig,
+    pub backends: BTreeMap<String, BackendConfig>,
+    pub vram: VramConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelsConfig {
+    pub routing_enabled: bool,
+    pub vram_monitoring: bool,
+    pub warning_threshold: f64,
+    pub fallback_to_fast: bool,
+    pub fast_model: TierConfig,
+    pub code_model: TierConfig,
+    pub heavy_model: TierConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TierConfig {
+    pub name: String,
+    pub backend: String,
+    /// Seconds to wait for the first token, and for each further piece of the answer.
+    pub timeout: u64,
+    pub idle_unload: Option<i64>,
+    pub vram_usage: Option<VramSize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_case: Option<String>,
+    /// Heavy tier only: take over when the code model fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoutingConfig {
+    pub token_threshold: usize,
+    pub heavy_token_threshold: usize,
+    pub linux_keywords: Vec<String>,
+    pub code_keywords: Vec<String>,
+    pub extra_keywords: Vec<String>,
+    pub code_languages: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum BackendConfig {
+    /// Ollama's native API (`/api/chat`, `/api/ps`, ...).
+    Ollama {
+        url: String,
+        /// Wait before the one retry after "server busy" (HTTP 503).
+        #[serde(default = "default_busy_retry_ms")]
+        busy_retry_ms: u64,
+    },
+}
+
+fn default_busy_retry_ms() -> u64 {
+    1000
+}
+
+impl BackendConfig {
+    pub fn url(&self) -> &str {
+        match self {
+            BackendConfig::Ollama { url, .. } => url,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VramConfig {
+    pub probe: ProbeConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ProbeConfig {
+    /// NVML, then AMD sysfs; no GPU means usage 0.0.
+    Auto,
+    Nvml,
+    Amd {
+        #[serde(default = "default_drm_root")]
+        drm_root: PathBuf,
+    },
+    /// A command that prints `USED TOTAL` in MiB, one line per GPU.
+    Command { command: Vec<String> },
+    None,
+}
+
+pub fn default_drm_root() -> PathBuf {
+    PathBuf::from("/sys/class/drm")
+}
+
+pub const SPEC_LINUX_KEYWORDS: &[&str] = &[
+    "befehl", "command", "script", "bash", "shell", "systemctl", "grep", "awk", "sed", "find",
+    "chmod", "chown", "mount", "df", "ps", "top", "htop", "ssh", "rsync", "tar", "zip", "cron",
+    "service", "docker",
+];
+/// German words the spec's list lacks.
+const GERMAN_LINUX_KEYWORDS: &[&str] = &["skript", "kommando", "terminal", "konsole"];
+pub const SPEC_CODE_KEYWORDS: &[&str] = &[
+    "programmiere", "code", "function", "class", "debug", "error", "exception", "syntax",
+    "python", "javascript", "compile", "build", "test", "git", "repository",
+];
+const GERMAN_CODE_KEYWORDS: &[&str] = &["funktion", "fehler"];
+
+/// `languageId`s whose documents hold code or shell: selected text there goes to the code model.
+pub const CODE_LANGUAGES: &[&str] = &[
+    "shellscript", "sh", "bash", "zsh", "fish", "powershell", "dockerfile", "makefile",
+    "python", "rust", "go", "c", "cpp", "java", "javascript", "typescript", "javascriptreact",
+    "typescriptreact", "lua", "ruby", "perl", "php", "sql", "haskell", "kotlin", "swift",
+    "csharp", "scala",
+];
+
+fn strings(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// Turns `OLLAMA_HOST` ("0.0.0.0", "host:port", ":11434", "http://host") into a URL a
+/// client can connect to.
+pub fn ollama_url_from_host(host: &str) -> String {
+    let host = host.trim().trim_end_matches('/');
+    let (scheme, rest) = match host.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => ("http", host),
+    };
+    let (h, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()) && !h.ends_with(':') => {
+            (h.to_string(), p.to_string())
+        }
+        _ => (rest.to_string(), DEFAULT_OLLAMA_PORT.to_string()),
+    };
+    // A server bound to every interface is reached over loopback.
+    let h = match h.as_str() {
+        "" | "0.0.0.0" => "127.0.0.1".to_string(),
+        "[::]" => "[::1]".to_string(),
+        _ => h,
+    };
+    format!("{scheme}://{h}:{port}")
+}
+
+impl Config {
+    /// Built-in defaults for this environment (`OLLAMA_HOST`, `LANG`).
+    pub fn defaults(env: &Environment) -> Self {
+        let url = env
+            .ollama_host
+            .as_deref()
+            .map(ollama_url_from_host)
+            .unwrap_or_else(|| format!("http://127.0.0.1:{DEFAULT_OLLAMA_PORT}"));
+        let tier = |name: &str, timeout, idle, vram: &str, use_case: &str| TierConfig {
+            name: name.to_string(),
+            backend: DEFAULT_BACKEND.to_string(),
+            timeout,
+            idle_unload: idle,
+            vram_usage: Some(VramSize::parse(vram).expect("built-in size parses")),
+            use_case: Some(use_case.to_string()),
+            fallback: None,
+        };
+        let mut heavy = tier("llama3.1:70b", 120, Some(300), "42GB", "Extreme complexity fallback");
+        heavy.fallback = Some(true);
+        Config {
+            language: Language::from_locale(env.lang.as_deref()),
+            models: ModelsConfig {
+                routing_enabled: true,
+                vram_monitoring: true,
+                warning_threshold: 0.8,
+                fallback_to_fast: true,
+                fast_model: tier(
+                    "llama3.2:11b-vision",
+                    30,
+                    None,
+                    "7.9GB",
+                    "General queries, quick responses",
+                ),
+                code_model: tier(
+                    "qwen3-coder:30b-q4",
+                    60,
+                    Some(600),
+                    "18-22GB",
+                    "Linux commands, shell scripts, code generation",
+                ),
+                heavy_model: heavy,
+            },
+            routing: RoutingConfig {
+                token_threshold: 500,
+                heavy_token_threshold: 4000,
+                linux_keywords: [SPEC_LINUX_KEYWORDS, GERMAN_LINUX_KEYWORDS].concat().iter().map(|s| s.to_string()).collect(),
+                code_keywords: [SPEC_CODE_KEYWORDS, GERMAN_CODE_KEYWORDS].concat().iter().map(|s| s.to_string()).collect(),
+                extra_keywords: Vec::new(),
+                code_languages: strings(CODE_LANGUAGES),
+            },
+            backends: BTreeMap::from([(
+                DEFAULT_BACKEND.to_string(),
+                BackendConfig::Ollama {
+                    url,
+                    busy_retry_ms: default_busy_retry_ms(),
+                },
+            )]),
+            vram: VramConfig {
+                probe: ProbeConfig::Auto,
+            },
+        }
+    }
+
+    pub fn tier(&self, tier: ModelTier) -> &TierConfig {
+        match tier {
+            ModelTier::Fast => &self.models.fast_model,
+            ModelTier::Code => &self.models.code_model,
+            ModelTier::Heavy => &self.models.heavy_model,
+        }
+    }
+
+    /// Lays a parsed file over `self` and validates the result. `path` names the source
+    /// in error messages.
+    pub fn apply(mut self, file: FileConfig, path: &Path) -> Result<Self, ConfigError> {
+        if let Some(l) = file.language {
+            self.language = l;
+        }
+        if let Some(m) = file.models {
+            let c = &mut self.models;
+            set(&mut c.routing_enabled, m.routing_enabled);
+            set(&mut c.vram_monitoring, m.vram_monitoring);
+            set(&mut c.warning_threshold, m.warning_threshold);
+            set(&mut c.fallback_to_fast, m.fallback_to_fast);
+            for (tier, file_tier) in [
+                (&mut c.fast_model, m.fast_model),
+                (&mut c.code_model, m.code_model),
+                (&mut c.heavy_model, m.heavy_model),
+            ] {
+                if let Some(t) = file_tier {
+                    set(&mut tier.name, t.name);
+                    set(&mut tier.backend, t.backend);
+                    set(&mut tier.timeout, t.timeout);
+                    set(&mut tier.idle_unload, t.idle_unload);
+                    if t.vram_usage.is_some() {
+                        tier.vram_usage = t.vram_usage;
+                    }
+                    if t.use_case.is_some() {
+                        tier.use_case = t.use_case;
+                    }
+                    if t.fallback.is_some() {
+                        tier.fallback = t.fallback;
+                    }
+                }
+            }
+        }
+        if let Some(r) = file.routing {
+            let c = &mut self.routing;
+            set(&mut c.token_threshold, r.token_threshold);
+            set(&mut c.heavy_token_threshold, r.heavy_token_threshold);
+            set(&mut c.linux_keywords, r.linux_keywords);
+            set(&mut c.code_keywords, r.code_keywords);
+            set(&mut c.extra_keywords, r.extra_keywords);
+            set(&mut c.code_languages, r.code_languages);
+        }
+        if let Some(b) = file.backends {
+            self.backends.extend(b);
+        }
+        if let Some(v) = file.vram {
+            set(&mut self.vram.probe, v.probe);
+        }
+        self.validate(path)?;
+        Ok(self)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let t = self.models.warning_threshold;
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(invalid(
+                "models.warning_threshold",
+                format!("expected a fraction between 0 and 1 (0.8 means 80 %), found {t}"),
+            ));
+        }
+        for (key, tier) in [
+            ("models.fast_model", &self.models.fast_model),
+            ("models.code_model", &self.models.code_model),
+            ("models.heavy_model", &self.models.heavy_model),
+        ] {
+            if tier.name.trim().is_empty() {
+                return Err(invalid(&format!("{key}.name"), "expected a model name".into()));
+            }
+            if tier.timeout == 0 {
+                return Err(invalid(&format!("{key}.timeout"), "expected seconds, at least 1".into()));
+            }
+            if !self.backends.contains_key(&tier.backend) {
+                let known: Vec<_> = self.backends.keys().map(String::as_str).collect();
+                return Err(invalid(
+                    &format!("{key}.backend"),
+                    format!("no backend named `{}` (defined: {})", tier.backend, known.join(", ")),
+                ));
+            }
+            if tier.fallback.is_some() && key != "models.heavy_model" {
+                return Err(invalid(
+                    &format!("{key}.fallback"),
+                    "only heavy_model has `fallback` (it takes over when the code model fails)".into(),
+                ));
+            }
+        }
+        if self.routing.heavy_token_threshold <= self.routing.token_threshold {
+            return Err(invalid(
+                "routing.heavy_token_threshold",
+                format!(
+                    "expected more than routing.token_threshold ({})",
+                    self.routing.token_threshold
+                ),
+            ));
+        }
+        for (name, backend) in &self.backends {
+            let url = backend.url();
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                _ => {
+                    return Err(invalid(
+                        &format!("backends.{name}.url"),
+                        format!("expected an http:// or https:// URL, found `{url}`"),
+                    ));
+                }
+            }
+        }
+        if let ProbeConfig::Command { command } = &self.vram.probe {
+            if command.is_empty() || command[0].trim().is_empty() {
+                return Err(invalid(
+                    "vram.probe.command",
+                    "expected a program and its arguments, e.g. [nvidia-smi, --query-gpu=memory.used,memory.total, --format=csv,noheader,nounits]".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// YAML of the effective configuration, for `config show`.
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+fn parse_options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.with_snippet = false;
+    // A config file is small and flat; anything far beyond these is an attack or a mistake.
+    if let Some(b) = options.budget.as_mut() {
+        b.max_depth = 32;
+        b.max_nodes = 50_000;
+        b.max_aliases = 1_000;
+        b.max_anchors = 1_000;
+        b.max_documents = 1;
+        b.max_total_scalar_bytes = MAX_CONFIG_BYTES as usize;
+    }
+    options
+}
+
+/// Parses YAML text into the file schema; errors carry `path:line:column`.
+pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    // An empty file (or one of comments only) means "all defaults".
+    if text.lines().all(|l| {
+        let l = l.trim();
+        l.is_empty() || l.starts_with('#') || l == "---"
+    }) {
+        return Ok(FileConfig::default());
+    }
+    serde_saphyr::from_str_with_options::<FileConfig>(text, parse_options()).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: clean_message(&e.to_string()),
+        }
+    })
+}
+
+/// serde-saphyr prefixes its own location; ours comes first, so drop theirs.
+fn clean_message(raw: &str) -> String {
+    let first = raw.lines().next().unwrap_or(raw).trim();
+    let mut msg = first;
+    for prefix in ["error: ", "Error: "] {
+        if let Some(rest) = msg.strip_prefix(prefix) {
+            msg = rest;
+        }
+    }
+    if let Some(idx) = msg.find(" at line ") {
+        msg = &msg[..idx];
+    }
+    msg.trim_end_matches(':').trim().to_string()
+}
+
+/// Where the effective configuration came from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    Defaults,
+}
+
+impl fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::Defaults => f.write_str("built-in defaults"),
+        }
+    }
+}
+
+/// The config file to read: `--config`, then `$LLM_ROUTER_LSP_CONFIG`, then the XDG path if
+/// it exists. `None` means built-in defaults. An explicitly named file must exist.
+pub fn locate(explicit: Option<&Path>, env: &Environment) -> Option<(PathBuf, bool)> {
+    if let Some(p) = explicit {
+        return Some((p.to_path_buf(), true));
+    }
+    if let Some(p) = &env.config_path {
+        return Some((p.clone(), true));
+    }
+    let base = env
+        .xdg_config_home
+        .clone()
+        .or_else(|| env.home.as_ref().map(|h| h.join(".config")))?;
+    let p = base.join("llm-router-lsp").join("config.yaml");
+    p.is_file().then_some((p, false))
+}
+
+/// Reads and resolves the configuration following the lookup order.
+pub fn load(explicit: Option<&Path>, env: &Environment) -> Result<(Config, ConfigSource), ConfigError> {
+    match locate(explicit, env) {
+        None => Ok((Config::defaults(env), ConfigSource::Defaults)),
+        Some((path, _)) => {
+            let config = load_file(&path, env)?;
+            Ok((config, ConfigSource::File(path)))
+        }
+    }
+}
+
+pub fn load_file(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
+    let read_err = |source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
+            path: path.to_path_buf(),
+            size: meta.len(),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    load_str(&text, path, env)
+}
+
+pub fn load_str(text: &str, path: &Path, env: &Environment) -> Result<Config, ConfigError> {
+    let file = parse_file(text, path)?;
+    Config::defaults(env).apply(file, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment {
+        Environment::default()
+    }
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        load_str(text, Path::new("test.yaml"), &env())
+    }
+
+    #[test]
+    fn spec_module_a_loads_unchanged() {
+        let text = include_str!("../config/module_a.yaml");
+        let c = load(text).expect("spec config loads");
+        assert_eq!(c.models.fast_model.name, "llama3.2:11b-vision");
+        assert_eq!(c.models.fast_model.timeout, 30);
+        assert_eq!(c.models.code_model.idle_unload, Some(600));
+        assert_eq!(c.models.heavy_model.timeout, 120);
+        assert_eq!(c.models.heavy_model.idle_unload, Some(300));
+        assert_eq!(c.models.warning_threshold, 0.8);
+        // Everything the spec file does not mention keeps its default.
+        assert_eq!(c, Config::defaults(&env()));
+    }
+
+    #[test]
+    fn default_yaml_equals_builtin_defaults() {
+        let c = load(DEFAULT_YAML).expect("default.yaml loads");
+        assert_eq!(c, Config::defaults(&env()));
+    }
+
+    #[test]
+    fn spec_defaults() {
+        let c = Config::defaults(&env());
+        let m = &c.models;
+        assert!(m.routing_enabled && m.vram_monitoring && m.fallback_to_fast);
+        assert_eq!(
+            (m.fast_model.name.as_str(), m.fast_model.timeout, m.fast_model.idle_unload),
+            ("llama3.2:11b-vision", 30, None)
+        );
+        assert_eq!(
+            (m.code_model.name.as_str(), m.code_model.timeout, m.code_model.idle_unload),
+            ("qwen3-coder:30b-q4", 60, Some(600))
+        );
+        assert_eq!(
+            (m.heavy_model.name.as_str(), m.heavy_model.timeout, m.heavy_model.idle_unload),
+            ("llama3.1:70b", 120, Some(300))
+        );
+        assert_eq!(m.code_model.vram_usage.as_ref().unwrap().high, 22_000_000_000);
+        assert_eq!(m.fast_model.vram_usage.as_ref().unwrap().high, 7_900_000_000);
+        assert_eq!(c.routing.token_threshold, 500);
+    }
+
+    #[test]
+    fn vram_sizes() {
+        let check = |text: &str, expected: Option<(u64, u64)>| {
+            let got = VramSize::parse(text).ok().map(|s| (s.low, s.high));
+            assert_eq!(got, expected, "{text}");
+        };
+        check("7.9GB", Some((7_900_000_000, 7_900_000_000)));
+        check("18-22GB", Some((18_000_000_000, 22_000_000_000)));
+        check("42GB", Some((42_000_000_000, 42_000_000_000)));
+        check("512MiB", Some((536_870_912, 536_870_912)));
+        check(" 8 GiB ", Some((8_589_934_592, 8_589_934_592)));
+        check("22-18GB", None);
+        check("lots", None);
+        check("5XB", None);
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let check = |text: &str, expected_prefix: &str, expected_words: &[&str]| {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.starts_with(expected_prefix), "{err:?} should start with {expected_prefix:?}");
+            for w in expected_words {
+                assert!(err.contains(w), "{err:?} should mention {w:?}");
+            }
+        };
+        check("models:\n  fast_model:\n    nmae: x\n", "test.yaml:3:5: ", &["nmae"]);
+        check("models:\n  warning_threshold: lots\n", "test.yaml:2:22: ", &[]);
+        check("colour: blue\n", "test.yaml:1:1: ", &["colour"]);
+        check("models: [1, 2\n", "test.yaml:", &[]);
+        check(
+            "backends:\n  gpu:\n    kind: ollam\n    url: http://x\n",
+            "test.yaml:",
+            &["ollam"],
+        );
+        check(
+            "vram:\n  probe:\n    kind: command\n    comand: [x]\n",
+            "test.yaml:",
+            &["comand"],
+        );
+    }
+
+    #[test]
+    fn validation_names_the_key() {
+        let check = |text: &str, expected: &str| {
+            let err = load(text).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+        };
+        check("models:\n  warning_threshold: 80\n", "models.warning_threshold");
+        check("models:\n  code_model:\n    backend: gpu\n", "no backend named `gpu`");
+        check("models:\n  fast_model:\n    fallback: true\n", "models.fast_model.fallback");
+        check("backends:\n  local:\n    kind: ollama\n    url: localhost\n", "backends.local.url");
+        check("vram:\n  probe:\n    kind: command\n    command: []\n", "vram.probe.command");
+        check("routing:\n  heavy_token_threshold: 100\n", "routing.heavy_token_threshold");
+    }
+
+    #[test]
+    fn tiers_keep_their_own_defaults() {
+        let c = load("models:\n  code_model:\n    name: my-coder\n").unwrap();
+        assert_eq!(c.models.code_model.name, "my-coder");
+        assert_eq!(c.models.code_model.timeout, 60);
+        assert_eq!(c.models.code_model.idle_unload, Some(600));
+        let c = load("models:\n  code_model:\n    idle_unload: null\n").unwrap();
+        assert_eq!(c.models.code_model.idle_unload, None);
+    }
+
+    #[test]
+    fn per_tier_backends() {
+        let c = load(
+            "backends:\n  gpu-box:\n    kind: ollama\n    url: http://10.0.0.5:11434\nmodels:\n  heavy_model:\n    backend: gpu-box\n",
+        )
+        .unwrap();
+        assert_eq!(c.models.heavy_model.backend, "gpu-box");
+        assert_eq!(c.models.fast_model.backend, "local");
+        assert!(c.backends.contains_key("local"));
+    }
+
+    #[test]
+    fn ollama_host_forms() {
+        let check = |host: &str, expected: &str| assert_eq!(ollama_url_from_host(host), expected, "{host}");
+        check("0.0.0.0", "http://127.0.0.1:11434");
+        check("127.0.0.1:9999", "http://127.0.0.1:9999");
+        check(":11500", "http://127.0.0.1:11500");
+        check("http://gpu-box:8080/", "http://gpu-box:8080");
+        check("https://ollama.example", "https://ollama.example:11434");
+        check("gpu-box", "http://gpu-box:11434");
+    }
+
+    #[test]
+    fn ollama_host_sets_default_backend_and_lang_sets_language() {
+        let env = Environment {
+            ollama_host: Some("127.0.0.1:5000".into()),
+            lang: Some("de_DE.UTF-8".into()),
+            ..Environment::default()
+        };
+        let c = Config::defaults(&env);
+        assert_eq!(c.backends["local"].url(), "http://127.0.0.1:5000");
+        assert_eq!(c.language, Language::De);
+    }
+
+    #[test]
+    fn lookup_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let xdg = dir.path().join("xdg");
+        std::fs::create_dir_all(xdg.join("llm-router-lsp")).unwrap();
+        let xdg_file = xdg.join("llm-router-lsp/config.yaml");
+        let mut env = Environment {
+            xdg_config_home: Some(xdg.clone()),
+            ..Environment::default()
+        };
+        assert_eq!(locate(None, &env), None, "no file: defaults");
+        std::fs::write(&xdg_file, "language: de\n").unwrap();
+        assert_eq!(locate(None, &env), Some((xdg_file.clone(), false)));
+        env.config_path = Some(PathBuf::from("/env.yaml"));
+        assert_eq!(locate(None, &env), Some((PathBuf::from("/env.yaml"), true)));
+        assert_eq!(
+            locate(Some(Path::new("/flag.yaml")), &env),
+            Some((PathBuf::from("/flag.yaml"), true))
+        );
+        env.config_path = None;
+        let (c, source) = super::load(None, &env).unwrap();
+        assert_eq!(c.language, Language::De);
+        assert_eq!(source, ConfigSource::File(xdg_file));
+    }
+
+    #[test]
+    fn hostile_yaml_is_refused() {
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 0..9 {
+            let prev = if i == 0 { "a".to_string() } else { format!("l{}", i - 1) };
+            bomb.push_str(&format!("l{i}: &l{i} [*{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}, *{prev}]\n"));
+        }
+        assert!(load(&bomb).is_err());
+        let deep = format!("models: {}{}", "[".repeat(200), "]".repeat(200));
+        assert!(load(&deep).is_err());
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        assert_eq!(load("# nothing\n\n").unwrap(), Config::defaults(&env()));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    llm_router_lsp::cli::main()
+}
