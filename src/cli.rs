@@ -30,6 +30,12 @@ struct Cli {
     /// Config file (default: $LLM_ROUTER_LSP_CONFIG, then ~/.config/llm-router-lsp/config.yaml).
     #[arg(long, global = true, value_name = "PATH")]
     config: Option<PathBuf>,
+    /// Speak LSP over stdin/stdout (also the default without a command; editors pass it).
+    #[arg(long)]
+    stdio: bool,
+    /// Also write logs to this file (stderr always gets them; filter with RUST_LOG).
+    #[arg(long, global = true, value_name = "PATH")]
+    log_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -141,26 +147,11 @@ impl From<JobError> for Failure {
             _ => EXIT_RUNTIME,
         };
         tracing::debug!(error = ?e, "job failed");
-        Failure { code, message: error_chain(&e) }
+        Failure { code, message: crate::error_chain(&e) }
     }
-}
-
-/// The error and its causes, for stderr; the first line is the sentence users act on.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(&format!("\n  caused by: {s_text}"));
-        }
-        source = s.source();
-    }
-    text
 }
 
 pub fn main() -> ExitCode {
-    init_logging();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -168,6 +159,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
+    if let Err(message) = init_logging(cli.log_file.as_deref()) {
+        eprintln!("llm-router-lsp: {message}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -184,17 +179,34 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_logging() {
+/// Logs go to stderr (and the log file), never to stdout: that is the protocol's.
+fn init_logging(log_file: Option<&std::path::Path>) -> Result<(), String> {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    match log_file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| format!("cannot open log file {}: {e}", path.display()))?;
+            let writer = std::io::stderr.and(std::sync::Mutex::new(file));
+            let _ = builder.with_ansi(false).with_writer(writer).try_init();
+        }
+        None => {
+            let _ = builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).try_init();
+        }
+    }
+    Ok(())
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let env = Environment::from_process();
+    // No command (or --stdio, which VS Code's client passes): the language server.
     let Some(command) = cli.command else {
-        let mut help = <Cli as clap::CommandFactory>::command();
-        let _ = help.print_help();
-        return Err(Failure::usage("no command given"));
+        crate::lsp::serve_stdio(cli.config).await;
+        return Ok(());
     };
     // `config check PATH` and `config default` must work with a broken config in place.
     match &command {
@@ -385,6 +397,10 @@ async fn answer(config: Config, task: Task, args: RunArgs, mode: OutputMode) -> 
     let job = Job { task, text, language: args.query.language.clone(), tier: args.query.tier };
     let mut observer = CliObserver { mode, printed_any: false };
     let result = dispatcher.run(&job, &consent, &mut observer).await;
+    if result.is_err() && observer.printed_any {
+        // End the partial answer's line, as a fallback does, so the error starts on its own.
+        let _ = write_stdout("\n");
+    }
     match (mode, result) {
         (OutputMode::Json, Ok(outcome)) => write_stdout(&format!("{}\n", outcome.to_infer_json())),
         (OutputMode::Json, Err(e)) => {
@@ -394,7 +410,11 @@ async fn answer(config: Config, task: Task, args: RunArgs, mode: OutputMode) -> 
         (_, Err(e)) => Err(e.into()),
         (OutputMode::Code, Ok(outcome)) => {
             report_done(&outcome);
-            write_stdout(&extract::code_from_answer(&outcome.text))
+            let mut code = extract::code_from_answer(&outcome.text);
+            if !code.is_empty() && !code.ends_with('\n') {
+                code.push('\n');
+            }
+            write_stdout(&code)
         }
         (OutputMode::Stream, Ok(outcome)) => {
             if !outcome.text.ends_with('\n') {

@@ -184,6 +184,16 @@ pub struct FileConfig {
     pub routing: Option<FileRouting>,
     pub backends: Option<BTreeMap<String, BackendConfig>>,
     pub vram: Option<FileVram>,
+    pub lsp: Option<FileLsp>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileLsp {
+    pub on_warning_without_dialog: Option<WarningWithoutDialog>,
+    pub request_timeout: Option<u64>,
+    pub comment_width: Option<usize>,
+    pub show_model_in_titles: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -248,6 +258,31 @@ pub struct Config {
     pub routing: RoutingConfig,
     pub backends: BTreeMap<String, BackendConfig>,
     pub vram: VramConfig,
+    pub lsp: LspConfig,
+}
+
+/// The language server's own settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LspConfig {
+    /// What to do at a VRAM warning when the editor cannot show the question
+    /// (`window/showMessageRequest` unsupported or unanswered in time).
+    pub on_warning_without_dialog: WarningWithoutDialog,
+    /// Seconds to wait for the editor's answer to any request the server sends it.
+    pub request_timeout: u64,
+    /// Explanations inserted as comments are wrapped to this many columns.
+    pub comment_width: usize,
+    /// Action titles end with the model that would answer.
+    pub show_model_in_titles: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningWithoutDialog {
+    /// Offer "Continue with MODEL" / "Use fast model" as code actions on the same range.
+    AskViaAction,
+    Fast,
+    Continue,
+    Cancel,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -442,6 +477,12 @@ impl Config {
             vram: VramConfig {
                 probe: ProbeConfig::Auto,
             },
+            lsp: LspConfig {
+                on_warning_without_dialog: WarningWithoutDialog::AskViaAction,
+                request_timeout: 60,
+                comment_width: 80,
+                show_model_in_titles: true,
+            },
         }
     }
 
@@ -501,6 +542,13 @@ impl Config {
         }
         if let Some(v) = file.vram {
             set(&mut self.vram.probe, v.probe);
+        }
+        if let Some(l) = file.lsp {
+            let c = &mut self.lsp;
+            set(&mut c.on_warning_without_dialog, l.on_warning_without_dialog);
+            set(&mut c.request_timeout, l.request_timeout);
+            set(&mut c.comment_width, l.comment_width);
+            set(&mut c.show_model_in_titles, l.show_model_in_titles);
         }
         self.validate(path)?;
         Ok(self)
@@ -572,6 +620,12 @@ impl Config {
                     "expected a program and its arguments, e.g. [nvidia-smi, --query-gpu=memory.used,memory.total, --format=csv,noheader,nounits]".into(),
                 ));
             }
+        }
+        if self.lsp.request_timeout == 0 {
+            return Err(invalid("lsp.request_timeout", "expected seconds, at least 1".into()));
+        }
+        if self.lsp.comment_width < 20 {
+            return Err(invalid("lsp.comment_width", "expected at least 20 columns".into()));
         }
         Ok(())
     }

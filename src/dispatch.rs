@@ -221,14 +221,24 @@ impl Dispatcher {
                     };
                     let next_model = self.config().tier(next).name.clone();
                     observer.fell_back(&decision.model, &next_model, &error);
-                    fallbacks.push(format!("{} ({}) failed: {error}; {} ({next}) answered instead", decision.model, decision.tier, next_model));
+                    let failed = format!("{} ({}) failed: {error}", decision.model, decision.tier);
                     let mut reasons = decision.reasons.clone();
-                    reasons.push(Reason::Fallback { from: decision.model.clone(), to: next_model, cause: error.to_string() });
+                    reasons.push(Reason::Fallback { from: decision.model.clone(), to: next_model.clone(), cause: error.to_string() });
                     decision = self.router.decision_for(next, reasons, decision.tokens);
                     if next != ModelTier::Fast {
                         vram = self.check_vram(&mut decision, consent).await?;
                         observer.vram_checked(&vram);
                     }
+                    // The VRAM check may have put the fast model in the fallback's place.
+                    let instead = if decision.tier == next {
+                        format!("{next_model} ({next}) answered instead")
+                    } else {
+                        format!(
+                            "{} ({}) answered instead; it was chosen at the VRAM warning before {next_model} ({next})",
+                            decision.model, decision.tier
+                        )
+                    };
+                    fallbacks.push(format!("{failed}; {instead}"));
                 }
             }
         }
@@ -294,7 +304,11 @@ impl Dispatcher {
             status.note = Some(format!("VRAM check skipped: {} is not on this machine", backend.address()));
             return Ok(status);
         }
-        let cost = self.model_cost(backend.as_ref(), decision.tier, &decision.model).await;
+        let Some(cost) = self.model_cost(backend.as_ref(), decision.tier, &decision.model).await else {
+            // Loading will fail and the fallback decides; a warning now would ask for nothing.
+            status.note = Some(format!("VRAM check skipped: {} is not pulled", decision.model));
+            return Ok(status);
+        };
         let reading = status.reading.as_ref().expect("set above");
         let assessment = vram::assess(reading, cost, config.models.warning_threshold);
         status.assessment = Some(assessment.clone());
@@ -320,23 +334,23 @@ impl Dispatcher {
     }
 
     /// Loaded already costs nothing; else the backend's size for the pulled model; else the
-    /// config's estimate.
-    async fn model_cost(&self, backend: &dyn Backend, tier: ModelTier, model: &str) -> ModelCost {
+    /// config's estimate. `None` when the backend lists its models and this one is not there.
+    async fn model_cost(&self, backend: &dyn Backend, tier: ModelTier, model: &str) -> Option<ModelCost> {
         if let Ok(loaded) = backend.loaded_models().await {
             if loaded.iter().any(|m| same_model(&m.name, model)) {
-                return ModelCost::AlreadyLoaded;
+                return Some(ModelCost::AlreadyLoaded);
             }
         }
         if let Ok(available) = backend.available_models().await {
-            if let Some(m) = available.iter().find(|m| same_model(&m.name, model)) {
-                if m.size_bytes > 0 {
-                    return ModelCost::Reported(m.size_bytes);
-                }
+            match available.iter().find(|m| same_model(&m.name, model)) {
+                Some(m) if m.size_bytes > 0 => return Some(ModelCost::Reported(m.size_bytes)),
+                Some(_) => {}
+                None => return None,
             }
         }
-        match &self.config().tier(tier).vram_usage {
+        Some(match &self.config().tier(tier).vram_usage {
             Some(size) => ModelCost::Estimated(size.high),
             None => ModelCost::Unknown,
-        }
+        })
     }
 }

@@ -75,6 +75,92 @@ pub fn cancelled_by_user(lang: Language) -> &'static str {
     }
 }
 
+/// Code action titles for a task, e.g. "Explain command".
+pub fn action_title(task: crate::actions::Task, lang: Language) -> &'static str {
+    use crate::actions::Task;
+    match (task, lang) {
+        (Task::Explain, Language::En) => "Explain command",
+        (Task::Generate, Language::En) => "Generate script",
+        (Task::Ask, Language::En) => "Ask the model",
+        (Task::Explain, Language::De) => "Befehl erklären",
+        (Task::Generate, Language::De) => "Skript generieren",
+        (Task::Ask, Language::De) => "Modell fragen",
+    }
+}
+
+pub fn cancel_generation_title(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "Cancel generation",
+        Language::De => "Generierung abbrechen",
+    }
+}
+
+/// The code action that answers a VRAM warning with "continue".
+pub fn continue_with_title(lang: Language, model: &str, usage: f64) -> String {
+    let pct = format!("{:.0}", usage * 100.0);
+    match lang {
+        Language::En => format!("Continue with {model} (VRAM {pct} %)"),
+        Language::De => format!("Weiter mit {model} (VRAM {pct} %)"),
+    }
+}
+
+/// Told when the question could not be shown and the choice waits in the code actions.
+pub fn choose_via_action(lang: Language, usage: f64, predicted: Option<f64>, model: &str) -> String {
+    let mut pct = percent(usage, lang);
+    if let Some(p) = predicted.filter(|p| *p > usage) {
+        pct.push_str(&match lang {
+            Language::En => format!(" (about {} after loading)", percent(p, lang)),
+            Language::De => format!(" (etwa {} nach dem Laden)", percent(p, lang)),
+        });
+    }
+    match lang {
+        Language::En => format!(
+            "VRAM usage is {pct}; loading {model} may affect other applications. Choose \"Continue with {model}\" or \"Use fast model\" from the code actions on the selection."
+        ),
+        Language::De => format!(
+            "VRAM-Nutzung {pct}; {model} zu laden könnte andere Anwendungen beeinträchtigen. Wähle \"Weiter mit {model}\" oder \"Schnelles Modell verwenden\" in den Code-Aktionen der Auswahl."
+        ),
+    }
+}
+
+/// After an answer: which model, how long, why, and any fallback.
+pub fn answered(lang: Language, model: &str, seconds: f64, tier: &str, reasons: &str, fallback: Option<&str>) -> String {
+    let secs = match lang {
+        Language::En => format!("{seconds:.1}"),
+        Language::De => format!("{seconds:.1}").replace('.', ","),
+    };
+    let mut s = match lang {
+        Language::En => format!("{model} answered in {secs} s ({tier} tier: {reasons})"),
+        Language::De => format!("{model} hat in {secs} s geantwortet ({tier}: {reasons})"),
+    };
+    if let Some(f) = fallback {
+        s.push_str(match lang {
+            Language::En => ". Fallback: ",
+            Language::De => ". Ausweichmodell: ",
+        });
+        s.push_str(f);
+    }
+    s
+}
+
+pub fn nothing_inserted_changed(lang: Language, model: &str) -> String {
+    match lang {
+        Language::En => format!(
+            "The selected text changed while {model} was answering; nothing was inserted. The answer is in the server log (Output/`:LspLog`)."
+        ),
+        Language::De => format!(
+            "Der ausgewählte Text hat sich geändert, während {model} antwortete; nichts wurde eingefügt. Die Antwort steht im Server-Log."
+        ),
+    }
+}
+
+pub fn cancelled_nothing_inserted(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "Cancelled; nothing was inserted.",
+        Language::De => "Abgebrochen; nichts wurde eingefügt.",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

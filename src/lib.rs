@@ -10,5 +10,21 @@ pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod i18n;
+pub mod lsp;
 pub mod router;
 pub mod vram;
+
+/// An error and its causes: the first line is the sentence a user acts on, the rest is for
+/// the log.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(&format!("\n  caused by: {s_text}"));
+        }
+        source = s.source();
+    }
+    text
+}

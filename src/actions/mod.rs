@@ -1,5 +1,6 @@
 //! What the user asks for: prompts per task, and turning answers into code.
 
+pub mod edits;
 pub mod extract;
 pub mod prompts;
 

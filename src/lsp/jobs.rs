@@ -1,0 +1,457 @@
+//! A code action's work: runs in its own task after `executeCommand` has answered. Progress,
+//! the consent question, cancel, the edit and the closing message.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::Client;
+use tower_lsp_server::jsonrpc::{Error as RpcError, Result as RpcResult};
+use tower_lsp_server::ls_types::notification::Progress as ProgressNotification;
+use tower_lsp_server::ls_types::request::{ShowMessageRequest, WorkDoneProgressCreate};
+use tower_lsp_server::ls_types::*;
+
+use super::position::{line_end, to_char};
+use super::state::{PendingConsent, Shared};
+use super::{CMD_ASK, CMD_EXPLAIN, CMD_GENERATE};
+use crate::actions::Task;
+use crate::actions::edits::{self, LineSelection};
+use crate::backend::BackendError;
+use crate::config::{Language, WarningWithoutDialog};
+use crate::dispatch::{Consent, ConsentError, Job, JobError, JobObserver, JobOutcome, Quiet, VramWarning};
+use crate::i18n::{self, ConsentAnswer};
+use crate::router::{ModelTier, RouteDecision};
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommandArgs {
+    pub uri: Uri,
+    pub range: Range,
+    #[serde(default)]
+    pub version: Option<i32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConsentArgs {
+    #[serde(flatten)]
+    pub target: CommandArgs,
+    pub task: Task,
+    /// "continue" or "fast".
+    pub answer: String,
+}
+
+pub fn task_of(command: &str) -> Option<Task> {
+    match command {
+        CMD_EXPLAIN => Some(Task::Explain),
+        CMD_GENERATE => Some(Task::Generate),
+        CMD_ASK => Some(Task::Ask),
+        _ => None,
+    }
+}
+
+pub fn command_of(task: Task) -> &'static str {
+    match task {
+        Task::Explain => CMD_EXPLAIN,
+        Task::Generate => CMD_GENERATE,
+        Task::Ask => CMD_ASK,
+    }
+}
+
+/// What a job needs from the document, taken when the command arrives.
+#[derive(Debug, Clone)]
+struct EditJob {
+    task: Task,
+    uri: Uri,
+    range: Range,
+    selection: LineSelection,
+    /// The selected lines, whole, to find them again if the document changes.
+    selected: Vec<String>,
+    /// What the model sees: the selected text, or the cursor's line for an empty selection.
+    text: String,
+    language: String,
+    version: i32,
+}
+
+fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, String> {
+    let s = shared.lock();
+    let doc = s.documents.get(&args.uri).ok_or_else(|| format!("{} is not open", args.uri.as_str()))?;
+    // The range belongs to the version the action was offered for; on another version it
+    // may point elsewhere.
+    if args.version.is_some_and(|v| v != doc.version) {
+        return Err("the document changed since the action was offered; pick the action again".into());
+    }
+    let r = args.range;
+    let selection = LineSelection::from_range(r.start.line as usize, r.end.line as usize, r.end.character as usize);
+    let selected = doc.lines(selection.start, selection.end);
+    let start = to_char(&doc.rope, r.start, s.encoding);
+    let end = to_char(&doc.rope, r.end, s.encoding).max(start);
+    let exact = doc.rope.slice(start..end).to_string();
+    let text = if exact.trim().is_empty() { selected.join("\n") } else { exact };
+    if text.trim().is_empty() {
+        return Err("the selection is empty".into());
+    }
+    Ok(EditJob {
+        task,
+        uri: args.uri.clone(),
+        range: r,
+        selection,
+        selected,
+        text,
+        language: doc.language_id.clone(),
+        version: doc.version,
+    })
+}
+
+static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+
+pub fn start(shared: &Arc<Shared>, client: &Client, task: Task, args: CommandArgs, preset: Option<ConsentAnswer>) -> Result<(), String> {
+    let job = snapshot(shared, task, &args)?;
+    let progress = shared.lock().flags.work_done_progress;
+    let token = progress.then(|| NumberOrString::String(format!("llm-router/{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed))));
+    let cancel = CancellationToken::new();
+    // Registered before the task starts, so "Cancel generation" is offered at once.
+    let id = shared.register_job(job.uri.clone(), token.clone(), cancel.clone());
+    let (shared, client) = (Arc::clone(shared), client.clone());
+    tokio::spawn(async move {
+        run(&shared, &client, job, preset, token, cancel).await;
+        shared.finish_job(id);
+    });
+    Ok(())
+}
+
+/// The user picked "Continue with MODEL" / "Use fast model" from the code actions.
+pub fn start_with_consent(shared: &Arc<Shared>, client: &Client, args: ConsentArgs) -> Result<(), String> {
+    let r = args.target.range;
+    let selection = LineSelection::from_range(r.start.line as usize, r.end.line as usize, r.end.character as usize);
+    let pending = shared.take_pending_consent(&args.target.uri, &selection);
+    let answer = match args.answer.as_str() {
+        "continue" => ConsentAnswer::Continue,
+        "fast" => ConsentAnswer::UseFast,
+        other => return Err(format!("unknown answer `{other}` (expected continue or fast)")),
+    };
+    let task = pending.map(|p| p.task).unwrap_or(args.task);
+    start(shared, client, task, args.target, Some(answer))
+}
+
+enum Event {
+    Decided(RouteDecision),
+    Text(usize),
+    FellBack(String),
+}
+
+/// Sends job events to the progress forwarder; the dispatcher's callbacks cannot await.
+struct ChannelObserver(mpsc::UnboundedSender<Event>);
+
+impl JobObserver for ChannelObserver {
+    fn decided(&mut self, d: &RouteDecision) {
+        let _ = self.0.send(Event::Decided(d.clone()));
+    }
+    fn model_started(&mut self, d: &RouteDecision) {
+        let _ = self.0.send(Event::Decided(d.clone()));
+    }
+    fn text(&mut self, piece: &str) {
+        let _ = self.0.send(Event::Text(piece.chars().count()));
+    }
+    fn fell_back(&mut self, from: &str, to: &str, cause: &BackendError) {
+        let _ = self.0.send(Event::FellBack(format!("{from} failed ({cause}); {to} answers")));
+    }
+}
+
+async fn send_progress(client: &Client, token: &ProgressToken, value: WorkDoneProgress) {
+    client
+        .send_notification::<ProgressNotification>(ProgressParams { token: token.clone(), value: ProgressParamsValue::WorkDone(value) })
+        .await;
+}
+
+fn report(message: String) -> WorkDoneProgress {
+    WorkDoneProgress::Report(WorkDoneProgressReport { cancellable: Some(true), message: Some(message), percentage: None })
+}
+
+/// Turns events into `$/progress` reports: the model's name as soon as it is known, then
+/// how much text has arrived, at most every 100 ms.
+async fn forward_progress(client: Client, token: Option<ProgressToken>, mut events: mpsc::UnboundedReceiver<Event>) {
+    let mut model = String::new();
+    let mut chars = 0usize;
+    let mut last_report: Option<Instant> = None;
+    while let Some(event) = events.recv().await {
+        let Some(token) = &token else { continue };
+        match event {
+            Event::Decided(d) => {
+                model = d.model.clone();
+                send_progress(&client, token, report(format!("{} ({} tier): {}", d.model, d.tier, d.reasons_text()))).await;
+            }
+            Event::FellBack(text) => send_progress(&client, token, report(text)).await,
+            Event::Text(n) => {
+                chars += n;
+                if last_report.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
+                    last_report = Some(Instant::now());
+                    send_progress(&client, token, report(format!("{model}: {chars} characters received"))).await;
+                }
+            }
+        }
+    }
+}
+
+/// Asks with `window/showMessageRequest`; without it (or without an answer in time), follows
+/// `lsp.on_warning_without_dialog`.
+struct LspConsent {
+    client: Client,
+    shared: Arc<Shared>,
+    timeout: Duration,
+    language: Language,
+    policy: WarningWithoutDialog,
+    preset: Option<ConsentAnswer>,
+    /// Where "Continue with MODEL" can be offered as a code action.
+    target: Option<PendingConsent>,
+}
+
+#[async_trait]
+impl Consent for LspConsent {
+    async fn confirm(&self, warning: &VramWarning) -> Result<ConsentAnswer, ConsentError> {
+        if let Some(p) = self.preset {
+            return Ok(p);
+        }
+        let params = ShowMessageRequestParams {
+            typ: MessageType::WARNING,
+            message: warning.message.clone(),
+            actions: Some(
+                ConsentAnswer::ALL
+                    .iter()
+                    .map(|a| MessageActionItem { title: a.title(self.language).to_string(), properties: HashMap::new() })
+                    .collect(),
+            ),
+        };
+        match tokio::time::timeout(self.timeout, self.client.send_request::<ShowMessageRequest>(params)).await {
+            Ok(Ok(Some(item))) => Ok(ConsentAnswer::from_title(&item.title).unwrap_or(ConsentAnswer::Cancel)),
+            // Dismissed without a choice.
+            Ok(Ok(None)) => Ok(ConsentAnswer::Cancel),
+            Ok(Err(e)) => {
+                tracing::info!("the editor cannot ask (window/showMessageRequest: {e}); following on_warning_without_dialog");
+                self.without_dialog(warning)
+            }
+            Err(_) => {
+                tracing::info!("no answer to the VRAM question within {:?}", self.timeout);
+                self.without_dialog(warning)
+            }
+        }
+    }
+}
+
+impl LspConsent {
+    fn without_dialog(&self, warning: &VramWarning) -> Result<ConsentAnswer, ConsentError> {
+        match self.policy {
+            WarningWithoutDialog::Fast => Ok(ConsentAnswer::UseFast),
+            WarningWithoutDialog::Continue => Ok(ConsentAnswer::Continue),
+            WarningWithoutDialog::Cancel => Ok(ConsentAnswer::Cancel),
+            WarningWithoutDialog::AskViaAction => match &self.target {
+                Some(target) => {
+                    self.shared.add_pending_consent(PendingConsent {
+                        model: warning.model.clone(),
+                        usage: warning.assessment.usage,
+                        ..target.clone()
+                    });
+                    Err(ConsentError(i18n::choose_via_action(self.language, warning.assessment.usage, warning.assessment.predicted, &warning.model)))
+                }
+                None => Err(ConsentError(format!(
+                    "{} The editor could not ask; set lsp.on_warning_without_dialog to fast, continue or cancel.",
+                    warning.message.replace('\n', " ")
+                ))),
+            },
+        }
+    }
+}
+
+fn lsp_consent(shared: &Arc<Shared>, client: &Client, preset: Option<ConsentAnswer>, target: Option<PendingConsent>) -> LspConsent {
+    let dispatcher = shared.dispatcher();
+    let config = dispatcher.config();
+    LspConsent {
+        client: client.clone(),
+        shared: Arc::clone(shared),
+        timeout: Duration::from_secs(config.lsp.request_timeout),
+        language: config.language,
+        policy: config.lsp.on_warning_without_dialog,
+        preset,
+        target,
+    }
+}
+
+async fn run(shared: &Arc<Shared>, client: &Client, job: EditJob, preset: Option<ConsentAnswer>, token: Option<ProgressToken>, cancel: CancellationToken) {
+    let dispatcher = shared.dispatcher();
+    let config = dispatcher.config().clone();
+    let lang = config.language;
+    let timeout = Duration::from_secs(config.lsp.request_timeout);
+    let token = match token {
+        Some(t) => match tokio::time::timeout(timeout, client.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: t.clone() })).await {
+            Ok(Ok(())) => Some(t),
+            _ => None,
+        },
+        None => None,
+    };
+    if let Some(t) = &token {
+        let begin = WorkDoneProgressBegin {
+            title: i18n::action_title(job.task, lang).to_string(),
+            cancellable: Some(true),
+            message: Some("routing…".into()),
+            percentage: None,
+        };
+        send_progress(client, t, WorkDoneProgress::Begin(begin)).await;
+    }
+    let (tx, rx) = mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(forward_progress(client.clone(), token.clone(), rx));
+    let target = PendingConsent {
+        uri: job.uri.clone(),
+        selection: job.selection.clone(),
+        range: job.range,
+        version: job.version,
+        task: job.task,
+        model: String::new(),
+        usage: 0.0,
+    };
+    let consent = lsp_consent(shared, client, preset, Some(target));
+    let dispatch_job = Job { task: job.task, text: job.text.clone(), language: Some(job.language.clone()), tier: None };
+    let mut observer = ChannelObserver(tx);
+    let result = tokio::select! {
+        r = dispatcher.run(&dispatch_job, &consent, &mut observer) => Some(r),
+        _ = cancel.cancelled() => None,
+    };
+    drop(observer);
+    let _ = forwarder.await;
+
+    let (outcome_message, user_message): (String, Option<(MessageType, String)>) = match result {
+        None => ("Cancelled".into(), Some((MessageType::INFO, i18n::cancelled_nothing_inserted(lang).into()))),
+        Some(Err(e)) => {
+            let (typ, text) = match &e {
+                JobError::Cancelled { message } => (MessageType::INFO, message.clone()),
+                JobError::ConsentUnavailable(c) => (MessageType::WARNING, c.0.clone()),
+                JobError::Backend { fallback, .. } => (MessageType::ERROR, format!("llm-router: {e} (fallback: {fallback})")),
+            };
+            client.log_message(MessageType::ERROR, format!("{} failed: {}", job.task.label(), crate::error_chain(&e))).await;
+            ("Failed".into(), Some((typ, text)))
+        }
+        Some(Ok(outcome)) => match apply(shared, client, &job, &outcome, config.lsp.comment_width, timeout).await {
+            Ok(()) => {
+                let summary = i18n::answered(
+                    lang,
+                    &outcome.decision.model,
+                    outcome.processing_time.as_secs_f64(),
+                    outcome.decision.tier.as_str(),
+                    &outcome.decision.reasons_text(),
+                    outcome.fallback.as_deref(),
+                );
+                ("Done".into(), Some((MessageType::INFO, summary)))
+            }
+            Err(problem) => {
+                // Nothing is lost: the answer goes to the log.
+                client.log_message(MessageType::INFO, format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text)).await;
+                ("Not inserted".into(), Some((MessageType::WARNING, problem)))
+            }
+        },
+    };
+    if let Some(t) = &token {
+        send_progress(client, t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(outcome_message) })).await;
+    }
+    if let Some((typ, text)) = user_message {
+        client.show_message(typ, text).await;
+    }
+}
+
+/// Builds the edit against the document as it is now and sends it; a version race (the
+/// user typed between build and apply) gets one more try.
+async fn apply(shared: &Shared, client: &Client, job: &EditJob, outcome: &JobOutcome, width: usize, timeout: Duration) -> Result<(), String> {
+    let lang = shared.dispatcher().config().language;
+    for _attempt in 0..2 {
+        let (edit, version) = build_edit(shared, job, &outcome.text, width)
+            .ok_or_else(|| i18n::nothing_inserted_changed(lang, &outcome.decision.model))?;
+        let response = tokio::time::timeout(timeout, client.apply_edit(edit))
+            .await
+            .map_err(|_| format!("the editor did not answer workspace/applyEdit within {} s", timeout.as_secs()))?
+            .map_err(|e| format!("the editor refused the edit: {e}"))?;
+        if response.applied {
+            return Ok(());
+        }
+        let current = shared.lock().documents.get(&job.uri).map(|d| d.version);
+        if current == Some(version) {
+            return Err(format!("the editor did not apply the edit: {}", response.failure_reason.unwrap_or_default()));
+        }
+    }
+    Err(i18n::nothing_inserted_changed(lang, &outcome.decision.model))
+}
+
+fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Option<(WorkspaceEdit, i32)> {
+    let s = shared.lock();
+    let doc = s.documents.get(&job.uri)?;
+    let lines_owned = doc.all_lines();
+    let lines: Vec<&str> = lines_owned.iter().map(String::as_str).collect();
+    let start = if doc.version == job.version {
+        job.selection.start
+    } else {
+        edits::relocate(&job.selected, job.selection.start, &lines)?
+    };
+    let selection = LineSelection { start, end: start + (job.selection.end - job.selection.start) };
+    let insert = edits::insertion(job.task, &lines, &selection, &job.language, answer, width);
+    if insert.text.trim().is_empty() {
+        return None;
+    }
+    let brk = doc.line_break();
+    let text = insert.text.replace('\n', brk);
+    let (position, new_text) = if insert.line < doc.rope.len_lines() {
+        (Position::new(insert.line as u32, 0), text)
+    } else {
+        // After a last line without a line break.
+        let last = doc.rope.len_lines().saturating_sub(1);
+        (line_end(&doc.rope, last, s.encoding), format!("{brk}{}", text.strip_suffix(brk).unwrap_or(&text)))
+    };
+    let text_edit = TextEdit { range: Range::new(position, position), new_text };
+    let edit = if s.flags.document_changes {
+        WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                text_document: OptionalVersionedTextDocumentIdentifier { uri: job.uri.clone(), version: Some(doc.version) },
+                edits: vec![OneOf::Left(text_edit)],
+            }])),
+            ..WorkspaceEdit::default()
+        }
+    } else {
+        WorkspaceEdit { changes: Some(HashMap::from([(job.uri.clone(), vec![text_edit])])), ..WorkspaceEdit::default() }
+    };
+    Some((edit, doc.version))
+}
+
+#[derive(Debug, Deserialize)]
+struct InferArgs {
+    #[serde(default)]
+    query: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
+    #[serde(default)]
+    tier: Option<ModelTier>,
+    #[serde(default)]
+    task: Option<Task>,
+    #[serde(flatten)]
+    target: Option<CommandArgs>,
+}
+
+/// `llm-router.infer`: the spec's result object as the command's result.
+pub async fn infer(shared: &Arc<Shared>, client: &Client, arg: Value) -> RpcResult<Value> {
+    let args: InferArgs = serde_json::from_value(arg).map_err(|e| RpcError::invalid_params(format!("expected {{query}} or {{uri, range}}: {e}")))?;
+    let task = args.task.unwrap_or(Task::Ask);
+    let (text, language) = match (&args.query, &args.target) {
+        (Some(q), _) => (q.clone(), args.language.clone()),
+        (None, Some(target)) => {
+            let job = snapshot(shared, task, target).map_err(RpcError::invalid_params)?;
+            (job.text, Some(job.language))
+        }
+        (None, None) => return Err(RpcError::invalid_params("expected {query} or {uri, range}")),
+    };
+    let dispatcher = shared.dispatcher();
+    let consent = lsp_consent(shared, client, None, None);
+    let job = Job { task, text, language, tier: args.tier };
+    Ok(match dispatcher.run(&job, &consent, &mut Quiet).await {
+        Ok(outcome) => outcome.to_infer_json(),
+        Err(e) => e.to_infer_json(),
+    })
+}

@@ -1,0 +1,272 @@
+//! The server's state behind one lock that is never held across an `.await`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+use tower_lsp_server::ls_types::*;
+
+use super::documents::{Document, Documents};
+use super::position::Encoding;
+use super::{CMD_CANCEL, CMD_CONSENT};
+use crate::actions::Task;
+use crate::actions::edits::LineSelection;
+use crate::config::{self, Config, Environment, FileConfig};
+use crate::dispatch::Dispatcher;
+use crate::i18n;
+use crate::router::RouteRequest;
+
+/// What the client can do, read once from `initialize`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientFlags {
+    pub work_done_progress: bool,
+    pub document_changes: bool,
+}
+
+pub struct RunningJob {
+    pub uri: Uri,
+    pub token: Option<ProgressToken>,
+    pub cancel: CancellationToken,
+}
+
+/// A VRAM question that could not be asked; its answers wait as code actions.
+#[derive(Debug, Clone)]
+pub struct PendingConsent {
+    pub uri: Uri,
+    pub selection: LineSelection,
+    pub range: Range,
+    pub version: i32,
+    pub task: Task,
+    pub model: String,
+    pub usage: f64,
+}
+
+pub struct State {
+    pub documents: Documents,
+    pub dispatcher: Arc<Dispatcher>,
+    pub encoding: Encoding,
+    pub flags: ClientFlags,
+    pub jobs: HashMap<u64, RunningJob>,
+    pub next_job: u64,
+    pub pending_consent: Vec<PendingConsent>,
+    /// A config error to show once, after `initialized`.
+    pub config_error: Option<String>,
+}
+
+pub struct Shared {
+    state: Mutex<State>,
+    config_path: Option<PathBuf>,
+    env: Environment,
+}
+
+impl Shared {
+    pub fn new(config_path: Option<PathBuf>, env: Environment) -> Self {
+        let (config, error) = match config::load(config_path.as_deref(), &env) {
+            Ok((c, _)) => (c, None),
+            Err(e) => (Config::defaults(&env), Some(format!("llm-router-lsp: {e}. Running on defaults."))),
+        };
+        if let Some(e) = &error {
+            tracing::error!("{e}");
+        }
+        Self {
+            state: Mutex::new(State {
+                documents: Documents::default(),
+                dispatcher: Arc::new(Dispatcher::new(config)),
+                encoding: Encoding::Utf16,
+                flags: ClientFlags::default(),
+                jobs: HashMap::new(),
+                next_job: 1,
+                pending_consent: Vec::new(),
+                config_error: error,
+            }),
+            config_path,
+            env,
+        }
+    }
+
+    /// The lock; a panic elsewhere must not take the server down with a poisoned mutex.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+        Arc::clone(&self.lock().dispatcher)
+    }
+
+    pub fn initialize(&self, params: &InitializeParams) -> Encoding {
+        let caps = &params.capabilities;
+        let encoding = Encoding::negotiate(caps);
+        let flags = ClientFlags {
+            work_done_progress: caps.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false),
+            document_changes: caps
+                .workspace
+                .as_ref()
+                .and_then(|w| w.workspace_edit.as_ref())
+                .and_then(|e| e.document_changes)
+                .unwrap_or(false),
+        };
+        {
+            let mut s = self.lock();
+            s.encoding = encoding;
+            s.flags = flags;
+        }
+        if let Some(options) = params.initialization_options.as_ref().filter(|v| !v.is_null()) {
+            if let Err(message) = self.apply_overrides(options, "initializationOptions") {
+                self.lock().config_error = Some(message);
+            }
+        }
+        encoding
+    }
+
+    pub fn take_config_error(&self) -> Option<String> {
+        self.lock().config_error.take()
+    }
+
+    /// `workspace/didChangeConfiguration`: settings under `llmRouter`/`llm-router`, or the
+    /// object itself. On error the server runs on defaults and says so.
+    pub fn reconfigure(&self, settings: &Value) -> Result<(), String> {
+        let section = settings.get("llmRouter").or_else(|| settings.get("llm-router")).unwrap_or(settings);
+        if section.is_null() || section.as_object().is_some_and(|o| o.is_empty()) {
+            return Ok(());
+        }
+        self.apply_overrides(section, "workspace/didChangeConfiguration")
+    }
+
+    fn apply_overrides(&self, overrides: &Value, source: &str) -> Result<(), String> {
+        // A broken config file was reported at start; overrides then apply to the defaults.
+        let base = config::load(self.config_path.as_deref(), &self.env).map(|(c, _)| c).unwrap_or_else(|_| Config::defaults(&self.env));
+        let result = serde_json::from_value::<FileConfig>(overrides.clone())
+            .map_err(|e| format!("{source}: {e}"))
+            .and_then(|file| base.apply(file, Path::new(source)).map_err(|e| e.to_string()));
+        match result {
+            Ok(config) => {
+                self.lock().dispatcher = Arc::new(Dispatcher::new(config));
+                Ok(())
+            }
+            Err(message) => {
+                tracing::error!("{message}");
+                self.lock().dispatcher = Arc::new(Dispatcher::new(Config::defaults(&self.env)));
+                Err(format!("llm-router-lsp: {message}. Running on defaults."))
+            }
+        }
+    }
+
+    pub fn did_open(&self, doc: TextDocumentItem) {
+        self.lock().documents.open(doc.uri, Document::new(&doc.text, doc.version, &doc.language_id));
+    }
+
+    pub fn did_change(&self, id: &VersionedTextDocumentIdentifier, changes: &[TextDocumentContentChangeEvent]) {
+        let mut s = self.lock();
+        let enc = s.encoding;
+        s.documents.change(&id.uri, id.version, changes, enc);
+    }
+
+    pub fn did_close(&self, uri: &Uri) {
+        let mut s = self.lock();
+        s.documents.close(uri);
+        s.pending_consent.retain(|p| &p.uri != uri);
+    }
+
+    /// The actions for a range. Calls no model and loads nothing slow: the route for the
+    /// title counts tokens only when the tokenizer is already loaded.
+    pub fn code_actions(&self, uri: &Uri, range: Range) -> Vec<CodeActionOrCommand> {
+        let s = self.lock();
+        let Some(doc) = s.documents.get(uri) else {
+            return Vec::new();
+        };
+        let config = s.dispatcher.config();
+        let lang = config.language;
+        let selection = LineSelection::from_range(range.start.line as usize, range.end.line as usize, range.end.character as usize);
+        let args = serde_json::json!({"uri": uri.as_str(), "range": range, "version": doc.version});
+        let mut actions = Vec::new();
+        let running: Vec<&RunningJob> = s.jobs.values().filter(|j| &j.uri == uri).collect();
+        if !running.is_empty() {
+            actions.push(command_action(i18n::cancel_generation_title(lang).to_string(), CMD_CANCEL, serde_json::json!({"uri": uri.as_str()})));
+        }
+        for p in s.pending_consent.iter().filter(|p| &p.uri == uri && overlaps(&p.selection, &selection)) {
+            let consent = |answer: &str| {
+                serde_json::json!({"uri": uri.as_str(), "range": p.range, "version": p.version, "task": p.task, "answer": answer})
+            };
+            actions.push(command_action(i18n::continue_with_title(lang, &p.model, p.usage), CMD_CONSENT, consent("continue")));
+            actions.push(command_action(i18n::ConsentAnswer::UseFast.title(lang).to_string(), CMD_CONSENT, consent("fast")));
+        }
+        let text = doc.lines(selection.start, selection.end).join("\n");
+        if text.trim().is_empty() {
+            return actions;
+        }
+        let router = s.dispatcher.router();
+        let count = crate::router::tokens::is_loaded() && text.len() <= 64 * 1024;
+        for task in [Task::Explain, Task::Generate, Task::Ask] {
+            let mut title = i18n::action_title(task, lang).to_string();
+            if config.lsp.show_model_in_titles {
+                let decision = router.decide_with(&text, &RouteRequest { task, language: Some(&doc.language_id), tier: None }, count);
+                // Without a count, a long text's tier is not known yet: say nothing rather than guess.
+                if count || text.len() <= config.routing.token_threshold {
+                    title.push_str(&format!(" ({})", decision.model));
+                }
+            }
+            actions.push(command_action(title, super::jobs::command_of(task), args.clone()));
+        }
+        actions
+    }
+
+    pub fn register_job(&self, uri: Uri, token: Option<ProgressToken>, cancel: CancellationToken) -> u64 {
+        let mut s = self.lock();
+        let id = s.next_job;
+        s.next_job += 1;
+        s.jobs.insert(id, RunningJob { uri, token, cancel });
+        id
+    }
+
+    pub fn finish_job(&self, id: u64) {
+        self.lock().jobs.remove(&id);
+    }
+
+    pub fn cancel_by_token(&self, token: &ProgressToken) {
+        for job in self.lock().jobs.values().filter(|j| j.token.as_ref() == Some(token)) {
+            job.cancel.cancel();
+        }
+    }
+
+    /// Cancels the jobs on `uri` (all jobs when `None`); returns how many.
+    pub fn cancel_jobs(&self, uri: Option<&Uri>) -> usize {
+        let s = self.lock();
+        let mut n = 0;
+        for job in s.jobs.values().filter(|j| uri.is_none_or(|u| &j.uri == u)) {
+            job.cancel.cancel();
+            n += 1;
+        }
+        n
+    }
+
+    pub fn cancel_all(&self) {
+        self.cancel_jobs(None);
+    }
+
+    pub fn add_pending_consent(&self, p: PendingConsent) {
+        let mut s = self.lock();
+        s.pending_consent.retain(|q| !(q.uri == p.uri && q.selection == p.selection));
+        s.pending_consent.push(p);
+    }
+
+    pub fn take_pending_consent(&self, uri: &Uri, selection: &LineSelection) -> Option<PendingConsent> {
+        let mut s = self.lock();
+        let i = s.pending_consent.iter().position(|p| &p.uri == uri && &p.selection == selection)?;
+        Some(s.pending_consent.remove(i))
+    }
+}
+
+fn overlaps(a: &LineSelection, b: &LineSelection) -> bool {
+    a.start <= b.end && b.start <= a.end
+}
+
+fn command_action(title: String, command: &str, arg: Value) -> CodeActionOrCommand {
+    CodeActionOrCommand::CodeAction(CodeAction {
+        title: title.clone(),
+        kind: Some(CodeActionKind::REFACTOR_REWRITE),
+        command: Some(Command { title, command: command.to_string(), arguments: Some(vec![arg]) }),
+        ..CodeAction::default()
+    })
+}
