@@ -25,7 +25,11 @@ const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "llm-router-lsp", version, about = "Routes editor and command-line requests to the right local LLM, guarding GPU memory")]
+#[command(
+    name = "llm-router-lsp",
+    version,
+    about = "Routes editor and command-line requests to the right local LLM, guarding GPU memory"
+)]
 struct Cli {
     /// Config file (default: $LLM_ROUTER_LSP_CONFIG, then ~/.config/llm-router-lsp/config.yaml).
     #[arg(long, global = true, value_name = "PATH")]
@@ -182,7 +186,8 @@ pub fn main() -> ExitCode {
 /// Logs go to stderr (and the log file), never to stdout: that is the protocol's.
 fn init_logging(log_file: Option<&std::path::Path>) -> Result<(), String> {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
     match log_file {
         Some(path) => {
@@ -211,7 +216,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     // `config check PATH` and `config default` must work with a broken config in place.
     match &command {
         Command::Config(ConfigCommand::Default) => return write_stdout(config::DEFAULT_YAML),
-        Command::Config(ConfigCommand::Check { path }) => return config_check(path.as_deref().or(cli.config.as_deref()), &env),
+        Command::Config(ConfigCommand::Check { path }) => {
+            return config_check(path.as_deref().or(cli.config.as_deref()), &env);
+        }
         _ => {}
     }
     let (config, source) = config::load(cli.config.as_deref(), &env).map_err(|e| Failure::usage(e.to_string()))?;
@@ -234,7 +241,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes()).and_then(|_| out.flush()).map_err(|e| Failure::runtime(format!("cannot write output: {e}")))
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure::runtime(format!("cannot write output: {e}")))
 }
 
 fn read_query(query: &str) -> Result<String, Failure> {
@@ -242,7 +251,9 @@ fn read_query(query: &str) -> Result<String, Failure> {
         return Ok(query.to_string());
     }
     let mut text = String::new();
-    std::io::stdin().read_to_string(&mut text).map_err(|e| Failure::usage(format!("cannot read the query from stdin: {e}")))?;
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .map_err(|e| Failure::usage(format!("cannot read the query from stdin: {e}")))?;
     if text.trim().is_empty() {
         return Err(Failure::usage("the query from stdin is empty"));
     }
@@ -263,13 +274,15 @@ fn config_check(path: Option<&std::path::Path>, env: &Environment) -> Result<(),
 fn route(config: Config, query: &QueryArgs, json: bool) -> Result<(), Failure> {
     let text = read_query(&query.query)?;
     let router = crate::router::Router::new(config);
-    let decision = router.decide(&text, &RouteRequest { task: query.task, language: query.language.as_deref(), tier: query.tier });
+    let decision =
+        router.decide(&text, &RouteRequest { task: query.task, language: query.language.as_deref(), tier: query.tier });
     if json {
         let mut v = serde_json::to_value(&decision).map_err(|e| Failure::runtime(e.to_string()))?;
         v["tokens"] = serde_json::json!(decision.tokens.to_string());
         return write_stdout(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
     }
-    let mut out = format!("tier:    {}\nmodel:   {} (backend {})\nreasons:\n", decision.tier, decision.model, decision.backend);
+    let mut out =
+        format!("tier:    {}\nmodel:   {} (backend {})\nreasons:\n", decision.tier, decision.model, decision.backend);
     for r in &decision.reasons {
         out.push_str(&format!("  - {r}\n"));
     }
@@ -458,7 +471,8 @@ async fn vram_command(config: &Config, json: bool) -> Result<(), Failure> {
             Ok(r) => serde_json::json!({"usage": r.usage(), "reading": r}),
             Err(e) => serde_json::json!({"error": e.to_string()}),
         };
-        let probes: serde_json::Map<String, serde_json::Value> = results.iter().map(|(n, r)| (n.clone(), entry(r))).collect();
+        let probes: serde_json::Map<String, serde_json::Value> =
+            results.iter().map(|(n, r)| (n.clone(), entry(r))).collect();
         let v = serde_json::json!({"configured": {"kind": configured.name(), "result": entry(&configured_reading)}, "probes": probes});
         return write_stdout(&format!("{}\n", serde_json::to_string_pretty(&v).unwrap_or_default()));
     }
@@ -508,7 +522,9 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
         let available = backend.available_models().await.unwrap_or_default();
         for (tier, model, _) in used_by {
             match available.iter().find(|m| same_model(&m.name, &model)) {
-                Some(m) => out.push_str(&format!("  {tier} model {model}: pulled ({:.1} GB)\n", m.size_bytes as f64 / 1e9)),
+                Some(m) => {
+                    out.push_str(&format!("  {tier} model {model}: pulled ({:.1} GB)\n", m.size_bytes as f64 / 1e9))
+                }
                 None => {
                     problems += 1;
                     out.push_str(&format!(
@@ -519,7 +535,12 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
         }
     }
     match dispatcher.probe().read().await {
-        Ok(r) => out.push_str(&format!("VRAM probe {}: usage {:.1}%{}\n", dispatcher.probe().name(), r.usage() * 100.0, r.note.map(|n| format!(" ({n})")).unwrap_or_default())),
+        Ok(r) => out.push_str(&format!(
+            "VRAM probe {}: usage {:.1}%{}\n",
+            dispatcher.probe().name(),
+            r.usage() * 100.0,
+            r.note.map(|n| format!(" ({n})")).unwrap_or_default()
+        )),
         Err(e) => {
             problems += 1;
             out.push_str(&format!("VRAM probe {}: PROBLEM: {e}\n", dispatcher.probe().name()));
@@ -539,7 +560,9 @@ fn backend_for_model(dispatcher: &Dispatcher, config: &Config, model: &str) -> A
         .find(|(_, m, _)| same_model(m, model))
         .map(|(_, _, b)| b)
         .unwrap_or_else(|| config::DEFAULT_BACKEND.to_string());
-    Arc::clone(dispatcher.backends().get(&name).unwrap_or_else(|| dispatcher.backend(&config.models.fast_model.backend)))
+    Arc::clone(
+        dispatcher.backends().get(&name).unwrap_or_else(|| dispatcher.backend(&config.models.fast_model.backend)),
+    )
 }
 
 async fn unload(config: Config, model: Option<String>) -> Result<(), Failure> {

@@ -34,18 +34,9 @@ pub enum ConfigError {
     #[error("{}: file is {size} bytes; config files are limited to {MAX_CONFIG_BYTES} bytes", path.display())]
     TooLarge { path: PathBuf, size: u64 },
     #[error("{}:{line}:{column}: {message}", path.display())]
-    Parse {
-        path: PathBuf,
-        line: u64,
-        column: u64,
-        message: String,
-    },
+    Parse { path: PathBuf, line: u64, column: u64, message: String },
     #[error("{}: {key}: {message}", path.display())]
-    Invalid {
-        path: PathBuf,
-        key: String,
-        message: String,
-    },
+    Invalid { path: PathBuf, key: String, message: String },
 }
 
 /// The process environment, captured once so that lookups and defaults are pure functions
@@ -62,10 +53,8 @@ pub struct Environment {
 impl Environment {
     pub fn from_process() -> Self {
         let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let lang = ["LC_ALL", "LC_MESSAGES", "LANG"]
-            .iter()
-            .find_map(|n| var(n))
-            .map(|v| v.to_string_lossy().into_owned());
+        let lang =
+            ["LC_ALL", "LC_MESSAGES", "LANG"].iter().find_map(|n| var(n)).map(|v| v.to_string_lossy().into_owned());
         Self {
             config_path: var("LLM_ROUTER_LSP_CONFIG").map(PathBuf::from),
             xdg_config_home: var("XDG_CONFIG_HOME").map(PathBuf::from),
@@ -105,9 +94,7 @@ pub struct VramSize {
 impl VramSize {
     pub fn parse(text: &str) -> Result<Self, String> {
         let t = text.trim();
-        let split = t
-            .find(|c: char| c.is_ascii_alphabetic())
-            .unwrap_or(t.len());
+        let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
         let (numbers, unit) = t.split_at(split);
         let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1.0,
@@ -121,10 +108,8 @@ impl VramSize {
             other => return Err(format!("unknown unit `{other}` in `{t}` (expected e.g. 7.9GB, 18-22GB, 512MiB)")),
         };
         let parse_num = |s: &str| -> Result<u64, String> {
-            let v: f64 = s
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{t}` is not a size (expected e.g. 7.9GB or 18-22GB)"))?;
+            let v: f64 =
+                s.trim().parse().map_err(|_| format!("`{t}` is not a size (expected e.g. 7.9GB or 18-22GB)"))?;
             if !v.is_finite() || v < 0.0 {
                 return Err(format!("`{t}` is not a size"));
             }
@@ -140,11 +125,7 @@ impl VramSize {
         if low > high {
             return Err(format!("`{t}`: range goes downwards"));
         }
-        Ok(Self {
-            text: t.to_string(),
-            low,
-            high,
-        })
+        Ok(Self { text: t.to_string(), low, high })
     }
 }
 
@@ -163,11 +144,7 @@ impl<'de> Deserialize<'de> for VramSize {
             Text(String),
         }
         match Raw::deserialize(d)? {
-            Raw::Bytes(b) => Ok(Self {
-                text: b.to_string(),
-                low: b,
-                high: b,
-            }),
+            Raw::Bytes(b) => Ok(Self { text: b.to_string(), low: b, high: b }),
             Raw::Text(t) => Self::parse(&t).map_err(serde::de::Error::custom),
         }
     }
@@ -361,7 +338,9 @@ pub enum ProbeConfig {
         drm_root: PathBuf,
     },
     /// A command that prints `USED TOTAL` in MiB, one line per GPU.
-    Command { command: Vec<String> },
+    Command {
+        command: Vec<String>,
+    },
     None,
 }
 
@@ -370,24 +349,82 @@ pub fn default_drm_root() -> PathBuf {
 }
 
 pub const SPEC_LINUX_KEYWORDS: &[&str] = &[
-    "befehl", "command", "script", "bash", "shell", "systemctl", "grep", "awk", "sed", "find",
-    "chmod", "chown", "mount", "df", "ps", "top", "htop", "ssh", "rsync", "tar", "zip", "cron",
-    "service", "docker",
+    "befehl",
+    "command",
+    "script",
+    "bash",
+    "shell",
+    "systemctl",
+    "grep",
+    "awk",
+    "sed",
+    "find",
+    "chmod",
+    "chown",
+    "mount",
+    "df",
+    "ps",
+    "top",
+    "htop",
+    "ssh",
+    "rsync",
+    "tar",
+    "zip",
+    "cron",
+    "service",
+    "docker",
 ];
 /// German words the spec's list lacks.
 const GERMAN_LINUX_KEYWORDS: &[&str] = &["skript", "kommando", "terminal", "konsole"];
 pub const SPEC_CODE_KEYWORDS: &[&str] = &[
-    "programmiere", "code", "function", "class", "debug", "error", "exception", "syntax",
-    "python", "javascript", "compile", "build", "test", "git", "repository",
+    "programmiere",
+    "code",
+    "function",
+    "class",
+    "debug",
+    "error",
+    "exception",
+    "syntax",
+    "python",
+    "javascript",
+    "compile",
+    "build",
+    "test",
+    "git",
+    "repository",
 ];
 const GERMAN_CODE_KEYWORDS: &[&str] = &["funktion", "fehler"];
 
 /// `languageId`s whose documents hold code or shell: selected text there goes to the code model.
 pub const CODE_LANGUAGES: &[&str] = &[
-    "shellscript", "sh", "bash", "zsh", "fish", "powershell", "dockerfile", "makefile",
-    "python", "rust", "go", "c", "cpp", "java", "javascript", "typescript", "javascriptreact",
-    "typescriptreact", "lua", "ruby", "perl", "php", "sql", "haskell", "kotlin", "swift",
-    "csharp", "scala",
+    "shellscript",
+    "sh",
+    "bash",
+    "zsh",
+    "fish",
+    "powershell",
+    "dockerfile",
+    "makefile",
+    "python",
+    "rust",
+    "go",
+    "c",
+    "cpp",
+    "java",
+    "javascript",
+    "typescript",
+    "javascriptreact",
+    "typescriptreact",
+    "lua",
+    "ruby",
+    "perl",
+    "php",
+    "sql",
+    "haskell",
+    "kotlin",
+    "swift",
+    "csharp",
+    "scala",
 ];
 
 fn strings(list: &[&str]) -> Vec<String> {
@@ -443,13 +480,7 @@ impl Config {
                 vram_monitoring: true,
                 warning_threshold: 0.8,
                 fallback_to_fast: true,
-                fast_model: tier(
-                    "llama3.2:11b-vision",
-                    30,
-                    None,
-                    "7.9GB",
-                    "General queries, quick responses",
-                ),
+                fast_model: tier("llama3.2:11b-vision", 30, None, "7.9GB", "General queries, quick responses"),
                 code_model: tier(
                     "qwen3-coder:30b-q4",
                     60,
@@ -462,21 +493,24 @@ impl Config {
             routing: RoutingConfig {
                 token_threshold: 500,
                 heavy_token_threshold: 4000,
-                linux_keywords: [SPEC_LINUX_KEYWORDS, GERMAN_LINUX_KEYWORDS].concat().iter().map(|s| s.to_string()).collect(),
-                code_keywords: [SPEC_CODE_KEYWORDS, GERMAN_CODE_KEYWORDS].concat().iter().map(|s| s.to_string()).collect(),
+                linux_keywords: [SPEC_LINUX_KEYWORDS, GERMAN_LINUX_KEYWORDS]
+                    .concat()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
+                code_keywords: [SPEC_CODE_KEYWORDS, GERMAN_CODE_KEYWORDS]
+                    .concat()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 extra_keywords: Vec::new(),
                 code_languages: strings(CODE_LANGUAGES),
             },
             backends: BTreeMap::from([(
                 DEFAULT_BACKEND.to_string(),
-                BackendConfig::Ollama {
-                    url,
-                    busy_retry_ms: default_busy_retry_ms(),
-                },
+                BackendConfig::Ollama { url, busy_retry_ms: default_busy_retry_ms() },
             )]),
-            vram: VramConfig {
-                probe: ProbeConfig::Auto,
-            },
+            vram: VramConfig { probe: ProbeConfig::Auto },
             lsp: LspConfig {
                 on_warning_without_dialog: WarningWithoutDialog::AskViaAction,
                 request_timeout: 60,
@@ -595,10 +629,7 @@ impl Config {
         if self.routing.heavy_token_threshold <= self.routing.token_threshold {
             return Err(invalid(
                 "routing.heavy_token_threshold",
-                format!(
-                    "expected more than routing.token_threshold ({})",
-                    self.routing.token_threshold
-                ),
+                format!("expected more than routing.token_threshold ({})", self.routing.token_threshold),
             ));
         }
         for (name, backend) in &self.backends {
@@ -667,16 +698,8 @@ pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         return Ok(FileConfig::default());
     }
     serde_saphyr::from_str_with_options::<FileConfig>(text, parse_options()).map_err(|e| {
-        let (line, column) = e
-            .location()
-            .map(|l| (l.line(), l.column()))
-            .unwrap_or((1, 1));
-        ConfigError::Parse {
-            path: path.to_path_buf(),
-            line,
-            column,
-            message: clean_message(&e.to_string()),
-        }
+        let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((1, 1));
+        ConfigError::Parse { path: path.to_path_buf(), line, column, message: clean_message(&e.to_string()) }
     })
 }
 
@@ -720,10 +743,7 @@ pub fn locate(explicit: Option<&Path>, env: &Environment) -> Option<(PathBuf, bo
     if let Some(p) = &env.config_path {
         return Some((p.clone(), true));
     }
-    let base = env
-        .xdg_config_home
-        .clone()
-        .or_else(|| env.home.as_ref().map(|h| h.join(".config")))?;
+    let base = env.xdg_config_home.clone().or_else(|| env.home.as_ref().map(|h| h.join(".config")))?;
     let p = base.join("llm-router-lsp").join("config.yaml");
     p.is_file().then_some((p, false))
 }
@@ -740,16 +760,10 @@ pub fn load(explicit: Option<&Path>, env: &Environment) -> Result<(Config, Confi
 }
 
 pub fn load_file(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
-    let read_err = |source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let read_err = |source| ConfigError::Read { path: path.to_path_buf(), source };
     let meta = std::fs::metadata(path).map_err(read_err)?;
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(ConfigError::TooLarge {
-            path: path.to_path_buf(),
-            size: meta.len(),
-        });
+        return Err(ConfigError::TooLarge { path: path.to_path_buf(), size: meta.len() });
     }
     let text = std::fs::read_to_string(path).map_err(read_err)?;
     load_str(&text, path, env)
@@ -843,16 +857,8 @@ mod tests {
         check("models:\n  warning_threshold: lots\n", "test.yaml:2:22: ", &[]);
         check("colour: blue\n", "test.yaml:1:1: ", &["colour"]);
         check("models: [1, 2\n", "test.yaml:", &[]);
-        check(
-            "backends:\n  gpu:\n    kind: ollam\n    url: http://x\n",
-            "test.yaml:",
-            &["ollam"],
-        );
-        check(
-            "vram:\n  probe:\n    kind: command\n    comand: [x]\n",
-            "test.yaml:",
-            &["comand"],
-        );
+        check("backends:\n  gpu:\n    kind: ollam\n    url: http://x\n", "test.yaml:", &["ollam"]);
+        check("vram:\n  probe:\n    kind: command\n    comand: [x]\n", "test.yaml:", &["comand"]);
     }
 
     #[test]
@@ -919,19 +925,13 @@ mod tests {
         let xdg = dir.path().join("xdg");
         std::fs::create_dir_all(xdg.join("llm-router-lsp")).unwrap();
         let xdg_file = xdg.join("llm-router-lsp/config.yaml");
-        let mut env = Environment {
-            xdg_config_home: Some(xdg.clone()),
-            ..Environment::default()
-        };
+        let mut env = Environment { xdg_config_home: Some(xdg.clone()), ..Environment::default() };
         assert_eq!(locate(None, &env), None, "no file: defaults");
         std::fs::write(&xdg_file, "language: de\n").unwrap();
         assert_eq!(locate(None, &env), Some((xdg_file.clone(), false)));
         env.config_path = Some(PathBuf::from("/env.yaml"));
         assert_eq!(locate(None, &env), Some((PathBuf::from("/env.yaml"), true)));
-        assert_eq!(
-            locate(Some(Path::new("/flag.yaml")), &env),
-            Some((PathBuf::from("/flag.yaml"), true))
-        );
+        assert_eq!(locate(Some(Path::new("/flag.yaml")), &env), Some((PathBuf::from("/flag.yaml"), true)));
         env.config_path = None;
         let (c, source) = super::load(None, &env).unwrap();
         assert_eq!(c.language, Language::De);

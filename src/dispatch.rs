@@ -174,7 +174,8 @@ impl Dispatcher {
         let router = Arc::clone(&self.router);
         let needs_count = job.text.len() > router.config().routing.token_threshold;
         let decide = move |job: &Job| {
-            router.decide(&job.text, &RouteRequest { task: job.task, language: job.language.as_deref(), tier: job.tier })
+            router
+                .decide(&job.text, &RouteRequest { task: job.task, language: job.language.as_deref(), tier: job.tier })
         };
         if needs_count {
             let job = job.clone();
@@ -187,7 +188,12 @@ impl Dispatcher {
         }
     }
 
-    pub async fn run(&self, job: &Job, consent: &dyn Consent, observer: &mut dyn JobObserver) -> Result<JobOutcome, JobError> {
+    pub async fn run(
+        &self,
+        job: &Job,
+        consent: &dyn Consent,
+        observer: &mut dyn JobObserver,
+    ) -> Result<JobOutcome, JobError> {
         let started = Instant::now();
         let mut decision = self.route(job).await;
         observer.decided(&decision);
@@ -217,13 +223,22 @@ impl Dispatcher {
                         } else {
                             format!("{}; then {} failed too", fallbacks.join("; "), decision.model)
                         };
-                        return Err(JobError::Backend { model: decision.model, tier: decision.tier, source: error, fallback });
+                        return Err(JobError::Backend {
+                            model: decision.model,
+                            tier: decision.tier,
+                            source: error,
+                            fallback,
+                        });
                     };
                     let next_model = self.config().tier(next).name.clone();
                     observer.fell_back(&decision.model, &next_model, &error);
                     let failed = format!("{} ({}) failed: {error}", decision.model, decision.tier);
                     let mut reasons = decision.reasons.clone();
-                    reasons.push(Reason::Fallback { from: decision.model.clone(), to: next_model.clone(), cause: error.to_string() });
+                    reasons.push(Reason::Fallback {
+                        from: decision.model.clone(),
+                        to: next_model.clone(),
+                        cause: error.to_string(),
+                    });
                     decision = self.router.decision_for(next, reasons, decision.tokens);
                     if next != ModelTier::Fast {
                         vram = self.check_vram(&mut decision, consent).await?;
@@ -283,10 +298,17 @@ impl Dispatcher {
 
     /// Reads VRAM and, before a bigger model on this machine, asks when usage is or would be
     /// above the threshold. May switch `decision` to the fast model or cancel the job.
-    pub async fn check_vram(&self, decision: &mut RouteDecision, consent: &dyn Consent) -> Result<VramStatus, JobError> {
+    pub async fn check_vram(
+        &self,
+        decision: &mut RouteDecision,
+        consent: &dyn Consent,
+    ) -> Result<VramStatus, JobError> {
         let config = self.config();
         if !config.models.vram_monitoring {
-            return Ok(VramStatus { note: Some("VRAM monitoring is off (models.vram_monitoring)".into()), ..Default::default() });
+            return Ok(VramStatus {
+                note: Some("VRAM monitoring is off (models.vram_monitoring)".into()),
+                ..Default::default()
+            });
         }
         let reading = match self.probe.read().await {
             Ok(r) => r,
@@ -329,7 +351,9 @@ impl Dispatcher {
                 *decision = self.router.decision_for(ModelTier::Fast, reasons, decision.tokens);
                 Ok(status)
             }
-            ConsentAnswer::Cancel => Err(JobError::Cancelled { message: i18n::cancelled_by_user(config.language).to_string() }),
+            ConsentAnswer::Cancel => {
+                Err(JobError::Cancelled { message: i18n::cancelled_by_user(config.language).to_string() })
+            }
         }
     }
 

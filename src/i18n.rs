@@ -27,9 +27,7 @@ impl ConsentAnswer {
     }
 
     pub fn from_title(title: &str) -> Option<Self> {
-        Self::ALL
-            .into_iter()
-            .find(|a| a.title(Language::En) == title || a.title(Language::De) == title)
+        Self::ALL.into_iter().find(|a| a.title(Language::En) == title || a.title(Language::De) == title)
     }
 }
 
@@ -124,7 +122,14 @@ pub fn choose_via_action(lang: Language, usage: f64, predicted: Option<f64>, mod
 }
 
 /// After an answer: which model, how long, why, and any fallback.
-pub fn answered(lang: Language, model: &str, seconds: f64, tier: &str, reasons: &str, fallback: Option<&str>) -> String {
+pub fn answered(
+    lang: Language,
+    model: &str,
+    seconds: f64,
+    tier: &str,
+    reasons: &str,
+    fallback: Option<&str>,
+) -> String {
     let secs = match lang {
         Language::En => format!("{seconds:.1}"),
         Language::De => format!("{seconds:.1}").replace('.', ","),

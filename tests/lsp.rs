@@ -40,7 +40,12 @@ fn config(dir: &tempfile::TempDir, fake: &FakeOllama, vram: &str, extra: &str) -
     path
 }
 
-async fn setup(code_reply: &str, vram: &str, extra: &str, options: ClientOptions) -> (FakeOllama, TestClient, tempfile::TempDir) {
+async fn setup(
+    code_reply: &str,
+    vram: &str,
+    extra: &str,
+    options: ClientOptions,
+) -> (FakeOllama, TestClient, tempfile::TempDir) {
     let fake = FakeOllama::start(scenario(code_reply)).await;
     let dir = tempfile::tempdir().unwrap();
     let path = config(&dir, &fake, vram, extra);
@@ -58,11 +63,7 @@ async fn actions_are_offered_with_the_model_that_would_answer() {
     let titles: Vec<&str> = actions.iter().map(|a| a["title"].as_str().unwrap()).collect();
     assert_eq!(
         titles,
-        [
-            format!("Explain command ({CODE})"),
-            format!("Generate script ({CODE})"),
-            format!("Ask the model ({CODE})"),
-        ]
+        [format!("Explain command ({CODE})"), format!("Generate script ({CODE})"), format!("Ask the model ({CODE})"),]
     );
     let cmd = &actions[0]["command"];
     assert_eq!(cmd["command"], "llm-router.explain");
@@ -135,7 +136,8 @@ async fn consent_cancel_leaves_the_buffer_untouched() {
     let question = &client.messages("window/showMessageRequest")[0]["params"];
     assert_eq!(question["type"], 2);
     assert!(question["message"].as_str().unwrap().starts_with("Current VRAM usage: 90.0%"));
-    let titles: Vec<&str> = question["actions"].as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
+    let titles: Vec<&str> =
+        question["actions"].as_array().unwrap().iter().map(|a| a["title"].as_str().unwrap()).collect();
     assert_eq!(titles, ["Continue", "Use fast model", "Cancel"]);
 }
 
@@ -155,7 +157,8 @@ async fn consent_use_fast_and_continue() {
 #[tokio::test]
 async fn cancel_through_progress_stops_the_model_and_inserts_nothing() {
     let slow = FakeModel::new(CODE, "one two three four five six seven eight").with_delay(300);
-    let fake = FakeOllama::start(Scenario { models: vec![FakeModel::new(FAST, "x"), slow], ..Scenario::default() }).await;
+    let fake =
+        FakeOllama::start(Scenario { models: vec![FakeModel::new(FAST, "x"), slow], ..Scenario::default() }).await;
     let dir = tempfile::tempdir().unwrap();
     let (client, _) = TestClient::start(&config(&dir, &fake, "1000 10000", ""), ClientOptions::default()).await;
     client.open(URI, "shellscript", SCRIPT).await;
@@ -175,7 +178,8 @@ async fn cancel_through_progress_stops_the_model_and_inserts_nothing() {
 #[tokio::test]
 async fn edited_document_anchors_or_refuses() {
     let slow = FakeModel::new(CODE, "Unpacks the archive.").with_delay(200);
-    let fake = FakeOllama::start(Scenario { models: vec![FakeModel::new(FAST, "x"), slow], ..Scenario::default() }).await;
+    let fake =
+        FakeOllama::start(Scenario { models: vec![FakeModel::new(FAST, "x"), slow], ..Scenario::default() }).await;
     let dir = tempfile::tempdir().unwrap();
     let path = config(&dir, &fake, "1000 10000", "");
 

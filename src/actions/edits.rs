@@ -7,9 +7,9 @@ use super::extract::code_from_answer;
 /// The line comment prefix for a document language (LSP `languageId`).
 pub fn comment_prefix(language: &str) -> &'static str {
     match language {
-        "c" | "cpp" | "csharp" | "objective-c" | "objective-cpp" | "rust" | "go" | "javascript"
-        | "typescript" | "javascriptreact" | "typescriptreact" | "java" | "kotlin" | "swift"
-        | "scala" | "dart" | "php" | "jsonc" | "zig" => "//",
+        "c" | "cpp" | "csharp" | "objective-c" | "objective-cpp" | "rust" | "go" | "javascript" | "typescript"
+        | "javascriptreact" | "typescriptreact" | "java" | "kotlin" | "swift" | "scala" | "dart" | "php" | "jsonc"
+        | "zig" => "//",
         "lua" | "sql" | "haskell" | "elm" | "ada" => "--",
         "vim" => "\"",
         "tex" | "latex" | "erlang" => "%",
@@ -88,7 +88,14 @@ pub fn wrap_as_comments(text: &str, indent: &str, prefix: &str, width: usize) ->
 /// - Generate: the code (first fenced block, else the answer) on the lines after the selection,
 ///   indented like the first selected line; the selection (the description) stays.
 /// - Ask: the answer as comments after the selection.
-pub fn insertion(task: Task, lines: &[&str], selection: &LineSelection, language: &str, answer: &str, width: usize) -> LineInsert {
+pub fn insertion(
+    task: Task,
+    lines: &[&str],
+    selection: &LineSelection,
+    language: &str,
+    answer: &str,
+    width: usize,
+) -> LineInsert {
     let first = lines.get(selection.start).copied().unwrap_or("");
     let indent = indent_of(first);
     let after = (selection.end + 1).min(lines.len().max(selection.end + 1));
@@ -97,7 +104,9 @@ pub fn insertion(task: Task, lines: &[&str], selection: &LineSelection, language
             line: selection.start,
             text: wrap_as_comments(answer, indent, comment_prefix(language), width),
         },
-        Task::Ask => LineInsert { line: after, text: wrap_as_comments(answer, indent, comment_prefix(language), width) },
+        Task::Ask => {
+            LineInsert { line: after, text: wrap_as_comments(answer, indent, comment_prefix(language), width) }
+        }
         Task::Generate => {
             let code = code_from_answer(answer);
             let mut text = String::new();
@@ -133,9 +142,20 @@ mod tests {
     #[test]
     fn prefixes() {
         for (lang, prefix) in [
-            ("shellscript", "#"), ("python", "#"), ("yaml", "#"), ("dockerfile", "#"), ("makefile", "#"),
-            ("c", "//"), ("rust", "//"), ("go", "//"), ("typescript", "//"), ("java", "//"),
-            ("lua", "--"), ("sql", "--"), ("haskell", "--"), ("plaintext", "#"),
+            ("shellscript", "#"),
+            ("python", "#"),
+            ("yaml", "#"),
+            ("dockerfile", "#"),
+            ("makefile", "#"),
+            ("c", "//"),
+            ("rust", "//"),
+            ("go", "//"),
+            ("typescript", "//"),
+            ("java", "//"),
+            ("lua", "--"),
+            ("sql", "--"),
+            ("haskell", "--"),
+            ("plaintext", "#"),
         ] {
             assert_eq!(comment_prefix(lang), prefix, "{lang}");
         }

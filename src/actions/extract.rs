@@ -21,7 +21,9 @@ pub fn code_from_answer(answer: &str) -> String {
     };
     let mut body = Vec::new();
     for line in lines {
-        if line.trim_start().starts_with(fence) && line.trim().trim_start_matches(fence.chars().next().unwrap()).is_empty() {
+        if line.trim_start().starts_with(fence)
+            && line.trim().trim_start_matches(fence.chars().next().unwrap()).is_empty()
+        {
             break;
         }
         body.push(line);

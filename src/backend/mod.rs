@@ -143,12 +143,20 @@ pub trait Backend: Send + Sync {
     fn address(&self) -> &str;
     /// Streams the answer; `on_text` sees each piece as it arrives. Dropping the future
     /// closes the connection, which is how the server learns of a cancel.
-    async fn chat(&self, request: &ChatRequest, on_text: &mut (dyn for<'s> FnMut(&'s str) + Send)) -> Result<ChatResponse, BackendError>;
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        on_text: &mut (dyn for<'s> FnMut(&'s str) + Send),
+    ) -> Result<ChatResponse, BackendError>;
     async fn version(&self) -> Result<String, BackendError>;
     async fn loaded_models(&self) -> Result<Vec<LoadedModel>, BackendError>;
     async fn available_models(&self) -> Result<Vec<AvailableModel>, BackendError>;
     async fn unload(&self, model: &str) -> Result<(), BackendError>;
-    async fn pull(&self, model: &str, on_progress: &mut (dyn for<'p> FnMut(&'p PullProgress) + Send)) -> Result<(), BackendError>;
+    async fn pull(
+        &self,
+        model: &str,
+        on_progress: &mut (dyn for<'p> FnMut(&'p PullProgress) + Send),
+    ) -> Result<(), BackendError>;
 }
 
 /// The configured backends by name.

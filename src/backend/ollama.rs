@@ -10,7 +10,8 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
 use super::{
-    AvailableModel, Backend, BackendError, ChatRequest, ChatResponse, LoadedModel, PullProgress, confidence_from_logprobs,
+    AvailableModel, Backend, BackendError, ChatRequest, ChatResponse, LoadedModel, PullProgress,
+    confidence_from_logprobs,
 };
 
 /// A line longer than this is not an Ollama chunk; refuse it rather than buffer without end.
@@ -35,11 +36,7 @@ impl OllamaBackend {
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .unwrap_or_default();
-        Self {
-            base: url.trim_end_matches('/').to_string(),
-            client,
-            busy_retry,
-        }
+        Self { base: url.trim_end_matches('/').to_string(), client, busy_retry }
     }
 
     fn url(&self, path: &str) -> String {
@@ -51,7 +48,11 @@ impl OllamaBackend {
     }
 
     /// Maps a non-success status to the error that tells the user what to do.
-    async fn check_status(&self, response: reqwest::Response, model: Option<&str>) -> Result<reqwest::Response, BackendError> {
+    async fn check_status(
+        &self,
+        response: reqwest::Response,
+        model: Option<&str>,
+    ) -> Result<reqwest::Response, BackendError> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -67,19 +68,23 @@ impl OllamaBackend {
         })
     }
 
-    async fn post(&self, path: &str, body: &serde_json::Value, model: Option<&str>) -> Result<reqwest::Response, BackendError> {
-        let response = self
-            .client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+    async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        model: Option<&str>,
+    ) -> Result<reqwest::Response, BackendError> {
+        let response = self.client.post(self.url(path)).json(body).send().await.map_err(|e| self.unreachable(e))?;
         self.check_status(response, model).await
     }
 
     /// One retry after a short wait when the server's queue is full (503).
-    async fn post_with_busy_retry(&self, path: &str, body: &serde_json::Value, model: &str) -> Result<reqwest::Response, BackendError> {
+    async fn post_with_busy_retry(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        model: &str,
+    ) -> Result<reqwest::Response, BackendError> {
         match self.post(path, body, Some(model)).await {
             Err(BackendError::Busy { .. }) => {
                 tracing::info!(model, "Ollama busy; retrying once in {:?}", self.busy_retry);
@@ -91,13 +96,8 @@ impl OllamaBackend {
     }
 
     async fn get_json<T: for<'de> Deserialize<'de>>(&self, path: &str) -> Result<T, BackendError> {
-        let response = self
-            .client
-            .get(self.url(path))
-            .timeout(METADATA_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| self.unreachable(e))?;
+        let response =
+            self.client.get(self.url(path)).timeout(METADATA_TIMEOUT).send().await.map_err(|e| self.unreachable(e))?;
         let response = self.check_status(response, None).await?;
         response.json::<T>().await.map_err(|e| BackendError::Http {
             address: self.base.clone(),
@@ -191,7 +191,11 @@ impl Backend for OllamaBackend {
         &self.base
     }
 
-    async fn chat(&self, request: &ChatRequest, on_text: &mut (dyn for<'s> FnMut(&'s str) + Send)) -> Result<ChatResponse, BackendError> {
+    async fn chat(
+        &self,
+        request: &ChatRequest,
+        on_text: &mut (dyn for<'s> FnMut(&'s str) + Send),
+    ) -> Result<ChatResponse, BackendError> {
         let model = request.model.as_str();
         let body = json!({
             "model": model,
@@ -200,7 +204,8 @@ impl Backend for OllamaBackend {
             "keep_alive": request.keep_alive.as_ollama(),
             "logprobs": true,
         });
-        let first_token_timeout = || BackendError::FirstTokenTimeout { model: model.to_string(), after: request.timeout };
+        let first_token_timeout =
+            || BackendError::FirstTokenTimeout { model: model.to_string(), after: request.timeout };
         let response = tokio::time::timeout(request.timeout, self.post_with_busy_retry("/api/chat", &body, model))
             .await
             .map_err(|_| first_token_timeout())??;
@@ -219,10 +224,17 @@ impl Backend for OllamaBackend {
             let line = match next {
                 Some(Ok(line)) => line,
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
-                    return Err(BackendError::Malformed { model: model.to_string(), line: format!("(a line over {MAX_LINE} bytes)") });
+                    return Err(BackendError::Malformed {
+                        model: model.to_string(),
+                        line: format!("(a line over {MAX_LINE} bytes)"),
+                    });
                 }
                 Some(Err(LinesCodecError::Io(e))) => {
-                    return Err(BackendError::Disconnected { model: model.to_string(), address: self.base.clone(), source: Box::new(e) });
+                    return Err(BackendError::Disconnected {
+                        model: model.to_string(),
+                        address: self.base.clone(),
+                        source: Box::new(e),
+                    });
                 }
                 None => {
                     return Err(BackendError::Disconnected {
@@ -292,7 +304,11 @@ impl Backend for OllamaBackend {
         Ok(())
     }
 
-    async fn pull(&self, model: &str, on_progress: &mut (dyn for<'p> FnMut(&'p PullProgress) + Send)) -> Result<(), BackendError> {
+    async fn pull(
+        &self,
+        model: &str,
+        on_progress: &mut (dyn for<'p> FnMut(&'p PullProgress) + Send),
+    ) -> Result<(), BackendError> {
         let body = json!({"model": model, "stream": true});
         let response = self.post("/api/pull", &body, Some(model)).await?;
         let mut lines = ndjson_lines(response);
@@ -304,7 +320,11 @@ impl Backend for OllamaBackend {
             let line = match next {
                 Some(Ok(line)) => line,
                 Some(Err(e)) => {
-                    return Err(BackendError::Disconnected { model: model.to_string(), address: self.base.clone(), source: Box::new(e) });
+                    return Err(BackendError::Disconnected {
+                        model: model.to_string(),
+                        address: self.base.clone(),
+                        source: Box::new(e),
+                    });
                 }
                 None => break,
             };

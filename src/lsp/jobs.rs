@@ -109,10 +109,17 @@ fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, 
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
-pub fn start(shared: &Arc<Shared>, client: &Client, task: Task, args: CommandArgs, preset: Option<ConsentAnswer>) -> Result<(), String> {
+pub fn start(
+    shared: &Arc<Shared>,
+    client: &Client,
+    task: Task,
+    args: CommandArgs,
+    preset: Option<ConsentAnswer>,
+) -> Result<(), String> {
     let job = snapshot(shared, task, &args)?;
     let progress = shared.lock().flags.work_done_progress;
-    let token = progress.then(|| NumberOrString::String(format!("llm-router/{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed))));
+    let token =
+        progress.then(|| NumberOrString::String(format!("llm-router/{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed))));
     let cancel = CancellationToken::new();
     // Registered before the task starts, so "Cancel generation" is offered at once.
     let id = shared.register_job(job.uri.clone(), token.clone(), cancel.clone());
@@ -164,12 +171,19 @@ impl JobObserver for ChannelObserver {
 
 async fn send_progress(client: &Client, token: &ProgressToken, value: WorkDoneProgress) {
     client
-        .send_notification::<ProgressNotification>(ProgressParams { token: token.clone(), value: ProgressParamsValue::WorkDone(value) })
+        .send_notification::<ProgressNotification>(ProgressParams {
+            token: token.clone(),
+            value: ProgressParamsValue::WorkDone(value),
+        })
         .await;
 }
 
 fn report(message: String) -> WorkDoneProgress {
-    WorkDoneProgress::Report(WorkDoneProgressReport { cancellable: Some(true), message: Some(message), percentage: None })
+    WorkDoneProgress::Report(WorkDoneProgressReport {
+        cancellable: Some(true),
+        message: Some(message),
+        percentage: None,
+    })
 }
 
 /// Turns events into `$/progress` reports: the model's name as soon as it is known, then
@@ -183,7 +197,8 @@ async fn forward_progress(client: Client, token: Option<ProgressToken>, mut even
         match event {
             Event::Decided(d) => {
                 model = d.model.clone();
-                send_progress(&client, token, report(format!("{} ({} tier): {}", d.model, d.tier, d.reasons_text()))).await;
+                send_progress(&client, token, report(format!("{} ({} tier): {}", d.model, d.tier, d.reasons_text())))
+                    .await;
             }
             Event::FellBack(text) => send_progress(&client, token, report(text)).await,
             Event::Text(n) => {
@@ -222,7 +237,10 @@ impl Consent for LspConsent {
             actions: Some(
                 ConsentAnswer::ALL
                     .iter()
-                    .map(|a| MessageActionItem { title: a.title(self.language).to_string(), properties: HashMap::new() })
+                    .map(|a| MessageActionItem {
+                        title: a.title(self.language).to_string(),
+                        properties: HashMap::new(),
+                    })
                     .collect(),
             ),
         };
@@ -231,7 +249,9 @@ impl Consent for LspConsent {
             // Dismissed without a choice.
             Ok(Ok(None)) => Ok(ConsentAnswer::Cancel),
             Ok(Err(e)) => {
-                tracing::info!("the editor cannot ask (window/showMessageRequest: {e}); following on_warning_without_dialog");
+                tracing::info!(
+                    "the editor cannot ask (window/showMessageRequest: {e}); following on_warning_without_dialog"
+                );
                 self.without_dialog(warning)
             }
             Err(_) => {
@@ -255,7 +275,12 @@ impl LspConsent {
                         usage: warning.assessment.usage,
                         ..target.clone()
                     });
-                    Err(ConsentError(i18n::choose_via_action(self.language, warning.assessment.usage, warning.assessment.predicted, &warning.model)))
+                    Err(ConsentError(i18n::choose_via_action(
+                        self.language,
+                        warning.assessment.usage,
+                        warning.assessment.predicted,
+                        &warning.model,
+                    )))
                 }
                 None => Err(ConsentError(format!(
                     "{} The editor could not ask; set lsp.on_warning_without_dialog to fast, continue or cancel.",
@@ -266,7 +291,12 @@ impl LspConsent {
     }
 }
 
-fn lsp_consent(shared: &Arc<Shared>, client: &Client, preset: Option<ConsentAnswer>, target: Option<PendingConsent>) -> LspConsent {
+fn lsp_consent(
+    shared: &Arc<Shared>,
+    client: &Client,
+    preset: Option<ConsentAnswer>,
+    target: Option<PendingConsent>,
+) -> LspConsent {
     let dispatcher = shared.dispatcher();
     let config = dispatcher.config();
     LspConsent {
@@ -280,13 +310,25 @@ fn lsp_consent(shared: &Arc<Shared>, client: &Client, preset: Option<ConsentAnsw
     }
 }
 
-async fn run(shared: &Arc<Shared>, client: &Client, job: EditJob, preset: Option<ConsentAnswer>, token: Option<ProgressToken>, cancel: CancellationToken) {
+async fn run(
+    shared: &Arc<Shared>,
+    client: &Client,
+    job: EditJob,
+    preset: Option<ConsentAnswer>,
+    token: Option<ProgressToken>,
+    cancel: CancellationToken,
+) {
     let dispatcher = shared.dispatcher();
     let config = dispatcher.config().clone();
     let lang = config.language;
     let timeout = Duration::from_secs(config.lsp.request_timeout);
     let token = match token {
-        Some(t) => match tokio::time::timeout(timeout, client.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: t.clone() })).await {
+        Some(t) => match tokio::time::timeout(
+            timeout,
+            client.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: t.clone() }),
+        )
+        .await
+        {
             Ok(Ok(())) => Some(t),
             _ => None,
         },
@@ -328,9 +370,13 @@ async fn run(shared: &Arc<Shared>, client: &Client, job: EditJob, preset: Option
             let (typ, text) = match &e {
                 JobError::Cancelled { message } => (MessageType::INFO, message.clone()),
                 JobError::ConsentUnavailable(c) => (MessageType::WARNING, c.0.clone()),
-                JobError::Backend { fallback, .. } => (MessageType::ERROR, format!("llm-router: {e} (fallback: {fallback})")),
+                JobError::Backend { fallback, .. } => {
+                    (MessageType::ERROR, format!("llm-router: {e} (fallback: {fallback})"))
+                }
             };
-            client.log_message(MessageType::ERROR, format!("{} failed: {}", job.task.label(), crate::error_chain(&e))).await;
+            client
+                .log_message(MessageType::ERROR, format!("{} failed: {}", job.task.label(), crate::error_chain(&e)))
+                .await;
             ("Failed".into(), Some((typ, text)))
         }
         Some(Ok(outcome)) => match apply(shared, client, &job, &outcome, config.lsp.comment_width, timeout).await {
@@ -347,7 +393,12 @@ async fn run(shared: &Arc<Shared>, client: &Client, job: EditJob, preset: Option
             }
             Err(problem) => {
                 // Nothing is lost: the answer goes to the log.
-                client.log_message(MessageType::INFO, format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text)).await;
+                client
+                    .log_message(
+                        MessageType::INFO,
+                        format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text),
+                    )
+                    .await;
                 ("Not inserted".into(), Some((MessageType::WARNING, problem)))
             }
         },
@@ -362,7 +413,14 @@ async fn run(shared: &Arc<Shared>, client: &Client, job: EditJob, preset: Option
 
 /// Builds the edit against the document as it is now and sends it; a version race (the
 /// user typed between build and apply) gets one more try.
-async fn apply(shared: &Shared, client: &Client, job: &EditJob, outcome: &JobOutcome, width: usize, timeout: Duration) -> Result<(), String> {
+async fn apply(
+    shared: &Shared,
+    client: &Client,
+    job: &EditJob,
+    outcome: &JobOutcome,
+    width: usize,
+    timeout: Duration,
+) -> Result<(), String> {
     let lang = shared.dispatcher().config().language;
     for _attempt in 0..2 {
         let (edit, version) = build_edit(shared, job, &outcome.text, width)
@@ -410,7 +468,10 @@ fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Opt
     let edit = if s.flags.document_changes {
         WorkspaceEdit {
             document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
-                text_document: OptionalVersionedTextDocumentIdentifier { uri: job.uri.clone(), version: Some(doc.version) },
+                text_document: OptionalVersionedTextDocumentIdentifier {
+                    uri: job.uri.clone(),
+                    version: Some(doc.version),
+                },
                 edits: vec![OneOf::Left(text_edit)],
             }])),
             ..WorkspaceEdit::default()
@@ -437,7 +498,8 @@ struct InferArgs {
 
 /// `llm-router.infer`: the spec's result object as the command's result.
 pub async fn infer(shared: &Arc<Shared>, client: &Client, arg: Value) -> RpcResult<Value> {
-    let args: InferArgs = serde_json::from_value(arg).map_err(|e| RpcError::invalid_params(format!("expected {{query}} or {{uri, range}}: {e}")))?;
+    let args: InferArgs = serde_json::from_value(arg)
+        .map_err(|e| RpcError::invalid_params(format!("expected {{query}} or {{uri, range}}: {e}")))?;
     let task = args.task.unwrap_or(Task::Ask);
     let (text, language) = match (&args.query, &args.target) {
         (Some(q), _) => (q.clone(), args.language.clone()),

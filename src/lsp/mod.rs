@@ -38,7 +38,10 @@ pub struct RouterLanguageServer {
 
 /// Builds the service; `config_path` is `--config`. Used by `serve_stdio` and by tests that
 /// talk to the server in-process.
-pub fn service(config_path: Option<PathBuf>, env: Environment) -> (LspService<RouterLanguageServer>, tower_lsp_server::ClientSocket) {
+pub fn service(
+    config_path: Option<PathBuf>,
+    env: Environment,
+) -> (LspService<RouterLanguageServer>, tower_lsp_server::ClientSocket) {
     LspService::build(move |client| RouterLanguageServer { client, shared: Arc::new(Shared::new(config_path, env)) })
         .custom_method("window/workDoneProgress/cancel", RouterLanguageServer::work_done_progress_cancel)
         .finish()
@@ -76,7 +79,10 @@ impl LanguageServer for RouterLanguageServer {
                 }),
                 ..ServerCapabilities::default()
             },
-            server_info: Some(ServerInfo { name: "llm-router-lsp".into(), version: Some(env!("CARGO_PKG_VERSION").into()) }),
+            server_info: Some(ServerInfo {
+                name: "llm-router-lsp".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
             offset_encoding: None,
         })
     }
@@ -124,7 +130,8 @@ impl LanguageServer for RouterLanguageServer {
                 Ok(None)
             }
             CMD_CONSENT => {
-                let args: jobs::ConsentArgs = serde_json::from_value(arg).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+                let args: jobs::ConsentArgs =
+                    serde_json::from_value(arg).map_err(|e| RpcError::invalid_params(e.to_string()))?;
                 jobs::start_with_consent(&self.shared, &self.client, args).map_err(RpcError::invalid_params)?;
                 Ok(None)
             }

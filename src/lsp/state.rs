@@ -136,7 +136,9 @@ impl Shared {
 
     fn apply_overrides(&self, overrides: &Value, source: &str) -> Result<(), String> {
         // A broken config file was reported at start; overrides then apply to the defaults.
-        let base = config::load(self.config_path.as_deref(), &self.env).map(|(c, _)| c).unwrap_or_else(|_| Config::defaults(&self.env));
+        let base = config::load(self.config_path.as_deref(), &self.env)
+            .map(|(c, _)| c)
+            .unwrap_or_else(|_| Config::defaults(&self.env));
         let result = serde_json::from_value::<FileConfig>(overrides.clone())
             .map_err(|e| format!("{source}: {e}"))
             .and_then(|file| base.apply(file, Path::new(source)).map_err(|e| e.to_string()));
@@ -178,19 +180,30 @@ impl Shared {
         };
         let config = s.dispatcher.config();
         let lang = config.language;
-        let selection = LineSelection::from_range(range.start.line as usize, range.end.line as usize, range.end.character as usize);
+        let selection =
+            LineSelection::from_range(range.start.line as usize, range.end.line as usize, range.end.character as usize);
         let args = serde_json::json!({"uri": uri.as_str(), "range": range, "version": doc.version});
         let mut actions = Vec::new();
         let running: Vec<&RunningJob> = s.jobs.values().filter(|j| &j.uri == uri).collect();
         if !running.is_empty() {
-            actions.push(command_action(i18n::cancel_generation_title(lang).to_string(), CMD_CANCEL, serde_json::json!({"uri": uri.as_str()})));
+            actions.push(command_action(
+                i18n::cancel_generation_title(lang).to_string(),
+                CMD_CANCEL,
+                serde_json::json!({"uri": uri.as_str()}),
+            ));
         }
         for p in s.pending_consent.iter().filter(|p| &p.uri == uri && overlaps(&p.selection, &selection)) {
-            let consent = |answer: &str| {
-                serde_json::json!({"uri": uri.as_str(), "range": p.range, "version": p.version, "task": p.task, "answer": answer})
-            };
-            actions.push(command_action(i18n::continue_with_title(lang, &p.model, p.usage), CMD_CONSENT, consent("continue")));
-            actions.push(command_action(i18n::ConsentAnswer::UseFast.title(lang).to_string(), CMD_CONSENT, consent("fast")));
+            let consent = |answer: &str| serde_json::json!({"uri": uri.as_str(), "range": p.range, "version": p.version, "task": p.task, "answer": answer});
+            actions.push(command_action(
+                i18n::continue_with_title(lang, &p.model, p.usage),
+                CMD_CONSENT,
+                consent("continue"),
+            ));
+            actions.push(command_action(
+                i18n::ConsentAnswer::UseFast.title(lang).to_string(),
+                CMD_CONSENT,
+                consent("fast"),
+            ));
         }
         let text = doc.lines(selection.start, selection.end).join("\n");
         if text.trim().is_empty() {
@@ -201,7 +214,11 @@ impl Shared {
         for task in [Task::Explain, Task::Generate, Task::Ask] {
             let mut title = i18n::action_title(task, lang).to_string();
             if config.lsp.show_model_in_titles {
-                let decision = router.decide_with(&text, &RouteRequest { task, language: Some(&doc.language_id), tier: None }, count);
+                let decision = router.decide_with(
+                    &text,
+                    &RouteRequest { task, language: Some(&doc.language_id), tier: None },
+                    count,
+                );
                 // Without a count, a long text's tier is not known yet: say nothing rather than guess.
                 if count || text.len() <= config.routing.token_threshold {
                     title.push_str(&format!(" ({})", decision.model));

@@ -18,8 +18,8 @@ pub const SCAN_LIMIT: usize = 16 * 1024;
 /// English and German endings that inflect a keyword: "errors", "debugging", "compiled",
 /// "Befehle", "Befehlen", "programmieren", "getestet" is out of reach and that is fine.
 const SUFFIXES: &[&str] = &[
-    "ings", "ing", "ed", "d", "es", "s", "ers", "er", "e", "en", "n", "em", "t", "st", "te",
-    "ten", "et", "ung", "ungen",
+    "ings", "ing", "ed", "d", "es", "s", "ers", "er", "e", "en", "n", "em", "t", "st", "te", "ten", "et", "ung",
+    "ungen",
 ];
 
 /// A keyword match: the keyword and the word of the text that matched it.
@@ -88,11 +88,7 @@ impl QueryAnalyzer {
         let mut words = HashSet::new();
         let mut heads: HashMap<[u8; 4], Vec<String>> = HashMap::new();
         let mut phrases = Vec::new();
-        let all = routing
-            .linux_keywords
-            .iter()
-            .chain(&routing.code_keywords)
-            .chain(&routing.extra_keywords);
+        let all = routing.linux_keywords.iter().chain(&routing.code_keywords).chain(&routing.extra_keywords);
         for kw in all {
             let kw = kw.trim().to_lowercase();
             if kw.is_empty() {
@@ -162,10 +158,7 @@ impl QueryAnalyzer {
             }
             if let Some(kw) = self.match_word(&lower) {
                 if !hits.iter().any(|h| h.keyword == kw) {
-                    hits.push(KeywordHit {
-                        keyword: kw.to_string(),
-                        word: word.to_string(),
-                    });
+                    hits.push(KeywordHit { keyword: kw.to_string(), word: word.to_string() });
                 }
             }
         }
@@ -173,10 +166,7 @@ impl QueryAnalyzer {
             let lower_text = text.to_lowercase();
             for phrase in &self.phrases {
                 if contains_phrase(&lower_text, phrase) {
-                    hits.push(KeywordHit {
-                        keyword: phrase.clone(),
-                        word: phrase.clone(),
-                    });
+                    hits.push(KeywordHit { keyword: phrase.clone(), word: phrase.clone() });
                 }
             }
         }
@@ -242,9 +232,8 @@ fn is_vowel(b: u8) -> bool {
 
 fn contains_phrase(text: &str, phrase: &str) -> bool {
     let is_word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
-    text.match_indices(phrase).any(|(i, m)| {
-        !is_word(text[..i].chars().next_back()) && !is_word(text[i + m.len()..].chars().next())
-    })
+    text.match_indices(phrase)
+        .any(|(i, m)| !is_word(text[..i].chars().next_back()) && !is_word(text[i + m.len()..].chars().next()))
 }
 
 fn prefix_at_char_boundary(text: &str, max: usize) -> &str {
@@ -327,9 +316,21 @@ mod tests {
     #[test]
     fn substring_traps_do_not_match() {
         for text in [
-            "perhaps", "https://example.org", "convert it to pdf", "stop it", "my desktop",
-            "the latest version", "decode this", "a mountain", "a classic", "topic", "target",
-            "testament", "psychology", "codec", "finder's fee?",
+            "perhaps",
+            "https://example.org",
+            "convert it to pdf",
+            "stop it",
+            "my desktop",
+            "the latest version",
+            "decode this",
+            "a mountain",
+            "a classic",
+            "topic",
+            "target",
+            "testament",
+            "psychology",
+            "codec",
+            "finder's fee?",
         ] {
             let got: Vec<String> = analyzer().keywords(text).into_iter().map(|h| h.keyword).collect();
             // "finder" is an inflection of "find"; the rest must be empty.

@@ -58,11 +58,21 @@ pub enum Reason {
     Keywords(Vec<KeywordHit>),
     Shell(Vec<ShellSyntax>),
     Language(String),
-    Tokens { estimate: TokenEstimate, threshold: usize },
-    HeavyTokens { estimate: TokenEstimate, threshold: usize },
+    Tokens {
+        estimate: TokenEstimate,
+        threshold: usize,
+    },
+    HeavyTokens {
+        estimate: TokenEstimate,
+        threshold: usize,
+    },
     NoCodeSignal,
     /// Set by the dispatcher when another model had to answer.
-    Fallback { from: String, to: String, cause: String },
+    Fallback {
+        from: String,
+        to: String,
+        cause: String,
+    },
     /// The user chose the fast model at the VRAM warning.
     FastAtWarning,
 }
@@ -136,10 +146,7 @@ pub struct Router {
 
 impl Router {
     pub fn new(config: Config) -> Self {
-        Self {
-            analyzer: QueryAnalyzer::new(&config.routing),
-            config,
-        }
+        Self { analyzer: QueryAnalyzer::new(&config.routing), config }
     }
 
     pub fn config(&self) -> &Config {
@@ -162,16 +169,15 @@ impl Router {
 
     pub fn decision_for(&self, tier: ModelTier, reasons: Vec<Reason>, tokens: TokenEstimate) -> RouteDecision {
         let t = self.config.tier(tier);
-        RouteDecision {
-            tier,
-            model: t.name.clone(),
-            backend: t.backend.clone(),
-            reasons,
-            tokens,
-        }
+        RouteDecision { tier, model: t.name.clone(), backend: t.backend.clone(), reasons, tokens }
     }
 
-    fn choose(&self, text: &str, request: &RouteRequest<'_>, count_tokens: bool) -> (ModelTier, Vec<Reason>, TokenEstimate) {
+    fn choose(
+        &self,
+        text: &str,
+        request: &RouteRequest<'_>,
+        count_tokens: bool,
+    ) -> (ModelTier, Vec<Reason>, TokenEstimate) {
         if !self.config.models.routing_enabled {
             return (ModelTier::Fast, vec![Reason::RoutingDisabled], TokenEstimate::AtMost(text.len()));
         }
@@ -182,11 +188,7 @@ impl Router {
         }
         let heavy = self.analyzer.heavy_token_threshold();
         if tokens.exceeds(heavy) {
-            return (
-                ModelTier::Heavy,
-                vec![Reason::HeavyTokens { estimate: tokens, threshold: heavy }],
-                tokens,
-            );
+            return (ModelTier::Heavy, vec![Reason::HeavyTokens { estimate: tokens, threshold: heavy }], tokens);
         }
         let mut reasons = Vec::new();
         if request.task == Task::Generate {

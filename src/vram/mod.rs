@@ -45,11 +45,7 @@ pub struct VramReading {
 
 impl VramReading {
     pub fn empty(probe: &str, note: &str) -> Self {
-        Self {
-            probe: probe.to_string(),
-            devices: Vec::new(),
-            note: Some(note.to_string()),
-        }
+        Self { probe: probe.to_string(), devices: Vec::new(), note: Some(note.to_string()) }
     }
 
     pub fn used(&self) -> u64 {
@@ -148,13 +144,7 @@ pub fn assess(reading: &VramReading, cost: ModelCost, threshold: f64) -> VramAss
     let warn = total > 0
         && cost != ModelCost::AlreadyLoaded
         && (usage > threshold || predicted.is_some_and(|p| p > threshold));
-    VramAssessment {
-        usage,
-        predicted,
-        cost,
-        threshold,
-        warn,
-    }
+    VramAssessment { usage, predicted, cost, threshold, warn }
 }
 
 /// Whether a backend URL points at this machine, where its models use our GPU.
@@ -217,11 +207,7 @@ mod tests {
     #[test]
     fn several_gpus_sum() {
         let mut r = reading(10, 24);
-        r.devices.push(DeviceMemory {
-            name: "gpu1".into(),
-            used_bytes: 20 * GIB,
-            total_bytes: 24 * GIB,
-        });
+        r.devices.push(DeviceMemory { name: "gpu1".into(), used_bytes: 20 * GIB, total_bytes: 24 * GIB });
         assert_eq!(r.used(), 30 * GIB);
         assert_eq!(r.total(), 48 * GIB);
         assert!((r.usage() - 0.625).abs() < 1e-9);

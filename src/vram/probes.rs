@@ -96,13 +96,14 @@ impl AmdProbe {
         for card in cards {
             let read = |file: &str| -> Result<u64, VramError> {
                 let path = card.join("device").join(file);
-                let text = std::fs::read_to_string(&path).map_err(|source| VramError::Sysfs {
-                    path: path.display().to_string(),
-                    source,
-                })?;
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|source| VramError::Sysfs { path: path.display().to_string(), source })?;
                 text.trim().parse().map_err(|_| VramError::Sysfs {
                     path: path.display().to_string(),
-                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, format!("not a number: {:?}", text.trim())),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!("not a number: {:?}", text.trim()),
+                    ),
                 })
             };
             devices.push(DeviceMemory {
@@ -145,10 +146,8 @@ impl CommandProbe {
     }
 
     fn parse(&self, stdout: &str) -> Result<Vec<DeviceMemory>, VramError> {
-        let bad = || VramError::CommandOutput {
-            command: self.argv.join(" "),
-            output: stdout.chars().take(200).collect(),
-        };
+        let bad =
+            || VramError::CommandOutput { command: self.argv.join(" "), output: stdout.chars().take(200).collect() };
         let mut devices = Vec::new();
         for (i, line) in stdout.lines().filter(|l| !l.trim().is_empty()).enumerate() {
             let nums: Vec<f64> = line
@@ -320,7 +319,9 @@ mod tests {
     #[tokio::test]
     async fn amd_sysfs_cards() {
         let dir = tempfile::tempdir().unwrap();
-        for (card, used, total) in [("card0", 2 * 1024 * MIB, 8 * 1024 * MIB), ("card1", 6 * 1024 * MIB, 8 * 1024 * MIB)] {
+        for (card, used, total) in
+            [("card0", 2 * 1024 * MIB, 8 * 1024 * MIB), ("card1", 6 * 1024 * MIB, 8 * 1024 * MIB)]
+        {
             let dev = dir.path().join(card).join("device");
             std::fs::create_dir_all(&dev).unwrap();
             std::fs::write(dev.join("mem_info_vram_used"), format!("{used}\n")).unwrap();

@@ -90,7 +90,8 @@ fn apply_text_edits(text: &mut String, edits: &[Value], utf8: bool) {
         .iter()
         .map(|e| {
             let r = &e["range"];
-            let s = offset_of(text, r["start"]["line"].as_u64().unwrap(), r["start"]["character"].as_u64().unwrap(), utf8);
+            let s =
+                offset_of(text, r["start"]["line"].as_u64().unwrap(), r["start"]["character"].as_u64().unwrap(), utf8);
             let en = offset_of(text, r["end"]["line"].as_u64().unwrap(), r["end"]["character"].as_u64().unwrap(), utf8);
             (s, en, e["newText"].as_str().unwrap().to_string())
         })
@@ -115,7 +116,12 @@ impl TestClient {
         let writer = Arc::new(tokio::sync::Mutex::new(client_write));
         let shared = Arc::new(Mutex::new(Shared { utf8: options.utf8, ..Shared::default() }));
         let notify = Arc::new(Notify::new());
-        tokio::spawn(read_loop(BufReader::new(client_read), Arc::clone(&writer), Arc::clone(&shared), Arc::clone(&notify)));
+        tokio::spawn(read_loop(
+            BufReader::new(client_read),
+            Arc::clone(&writer),
+            Arc::clone(&shared),
+            Arc::clone(&notify),
+        ));
         let client = TestClient { writer, shared, notify, next_id: Mutex::new(1), server };
         let encodings = if options.utf8 { json!(["utf-8", "utf-16"]) } else { json!(["utf-16"]) };
         let init = client
@@ -190,7 +196,11 @@ impl TestClient {
             doc.1 += 1;
             doc.1
         };
-        self.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]})).await;
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [change]}),
+        )
+        .await;
     }
 
     pub fn text(&self, uri: &str) -> String {
@@ -223,7 +233,8 @@ impl TestClient {
     pub async fn wait_show_message(&self, contains: &str) -> String {
         let m = self
             .wait_for(20, &format!("showMessage containing {contains:?}"), |m| {
-                m["method"] == "window/showMessage" && m["params"]["message"].as_str().is_some_and(|t| t.contains(contains))
+                m["method"] == "window/showMessage"
+                    && m["params"]["message"].as_str().is_some_and(|t| t.contains(contains))
             })
             .await;
         m["params"]["message"].as_str().unwrap().to_string()
@@ -246,7 +257,8 @@ impl TestClient {
             .find(|a| a["title"].as_str().is_some_and(|t| t.starts_with(title_prefix)))
             .unwrap_or_else(|| panic!("no action {title_prefix:?} in {actions:#?}"));
         let cmd = &action["command"];
-        self.request("workspace/executeCommand", json!({"command": cmd["command"], "arguments": cmd["arguments"]})).await
+        self.request("workspace/executeCommand", json!({"command": cmd["command"], "arguments": cmd["arguments"]}))
+            .await
     }
 }
 
@@ -309,7 +321,9 @@ fn handle(msg: &Value, shared: &Mutex<Shared>) -> Vec<Value> {
         "window/showMessageRequest" => match s.consent.clone().unwrap_or(ConsentReply::Unsupported) {
             ConsentReply::Pick(title) => ok(json!({"title": title})),
             ConsentReply::Dismiss => ok(Value::Null),
-            ConsentReply::Unsupported => vec![json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found"}})],
+            ConsentReply::Unsupported => {
+                vec![json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found"}})]
+            }
             ConsentReply::Ignore => Vec::new(),
         },
         "workspace/applyEdit" => {
