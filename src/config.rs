@@ -308,6 +308,25 @@ pub enum BackendConfig {
         #[serde(default = "default_busy_retry_ms")]
         busy_retry_ms: u64,
     },
+    /// Any server with `/v1/chat/completions`: llama.cpp's llama-server, vLLM, LM Studio,
+    /// LiteLLM, Ollama's `/v1`.
+    Openai {
+        /// Base URL, with or without the trailing `/v1`.
+        url: String,
+        /// Name of the environment variable that holds the API key. The key itself never
+        /// appears in a config file, and is never logged.
+        #[serde(default)]
+        api_key_env: Option<String>,
+        /// Ask for logprobs (for `confidence`); turn off for servers that reject the field.
+        #[serde(default = "default_true")]
+        logprobs: bool,
+        #[serde(default = "default_busy_retry_ms")]
+        busy_retry_ms: u64,
+    },
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_busy_retry_ms() -> u64 {
@@ -317,7 +336,7 @@ fn default_busy_retry_ms() -> u64 {
 impl BackendConfig {
     pub fn url(&self) -> &str {
         match self {
-            BackendConfig::Ollama { url, .. } => url,
+            BackendConfig::Ollama { url, .. } | BackendConfig::Openai { url, .. } => url,
         }
     }
 }
@@ -894,6 +913,26 @@ mod tests {
         assert_eq!(c.models.heavy_model.backend, "gpu-box");
         assert_eq!(c.models.fast_model.backend, "local");
         assert!(c.backends.contains_key("local"));
+    }
+
+    #[test]
+    fn openai_backends() {
+        let c = load(
+            "backends:\n  vllm:\n    kind: openai\n    url: http://10.0.0.5:8000/v1\n    api_key_env: VLLM_KEY\nmodels:\n  heavy_model:\n    backend: vllm\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.backends["vllm"],
+            BackendConfig::Openai {
+                url: "http://10.0.0.5:8000/v1".into(),
+                api_key_env: Some("VLLM_KEY".into()),
+                logprobs: true,
+                busy_retry_ms: 1000
+            }
+        );
+        // A key in the file is an unknown field, not a secret we keep.
+        let err = load("backends:\n  vllm:\n    kind: openai\n    url: http://x\n    api_key: sk-123\n").unwrap_err();
+        assert!(err.to_string().contains("api_key"), "{err}");
     }
 
     #[test]

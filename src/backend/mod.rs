@@ -2,6 +2,7 @@
 //! in the same way.
 
 mod ollama;
+mod openai;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use ollama::{OllamaBackend, same_model};
+pub use openai::OpenAiBackend;
 
 use crate::config::BackendConfig;
 
@@ -126,14 +128,30 @@ pub enum BackendError {
     },
     #[error("{address} answered HTTP {status}: {message}")]
     Http { address: String, status: u16, message: String },
-    #[error("pulling models is not supported by backend {0}")]
+    #[error("cannot reach the OpenAI-compatible server at {address}: is it running? (check the backend's url)")]
+    ServerUnreachable {
+        address: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("the server at {address} has no model {model}: check the tier's `name` against its /v1/models")]
+    ServerModelNotFound { model: String, address: String },
+    #[error("{address} refused the request (HTTP {status}): {hint}")]
+    Unauthorized { address: String, status: u16, hint: String },
+    #[error("{0}")]
     Unsupported(String),
 }
 
 impl BackendError {
     /// The model cannot be used at all (not pulled, server down): the fast model may stand in.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, BackendError::Unreachable { .. } | BackendError::ModelNotFound { .. })
+        matches!(
+            self,
+            BackendError::Unreachable { .. }
+                | BackendError::ModelNotFound { .. }
+                | BackendError::ServerUnreachable { .. }
+                | BackendError::ServerModelNotFound { .. }
+        )
     }
 }
 
@@ -166,11 +184,15 @@ pub fn backends_from_config(configs: &BTreeMap<String, BackendConfig>) -> Backen
     configs
         .iter()
         .map(|(name, c)| {
-            let backend: Arc<dyn Backend> = match c {
-                BackendConfig::Ollama { url, busy_retry_ms } => {
-                    Arc::new(OllamaBackend::new(url, Duration::from_millis(*busy_retry_ms)))
-                }
-            };
+            let backend: Arc<dyn Backend> =
+                match c {
+                    BackendConfig::Ollama { url, busy_retry_ms } => {
+                        Arc::new(OllamaBackend::new(url, Duration::from_millis(*busy_retry_ms)))
+                    }
+                    BackendConfig::Openai { url, api_key_env, logprobs, busy_retry_ms } => Arc::new(
+                        OpenAiBackend::new(url, api_key_env.clone(), *logprobs, Duration::from_millis(*busy_retry_ms)),
+                    ),
+                };
             (name.clone(), backend)
         })
         .collect()
