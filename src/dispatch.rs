@@ -195,7 +195,19 @@ impl Dispatcher {
         observer: &mut dyn JobObserver,
     ) -> Result<JobOutcome, JobError> {
         let started = Instant::now();
-        let mut decision = self.route(job).await;
+        let decision = self.route(job).await;
+        self.run_decided(job, decision, started, consent, observer).await
+    }
+
+    /// `run` for a caller that routed already (to show the model before the work starts).
+    pub async fn run_decided(
+        &self,
+        job: &Job,
+        mut decision: RouteDecision,
+        started: Instant,
+        consent: &dyn Consent,
+        observer: &mut dyn JobObserver,
+    ) -> Result<JobOutcome, JobError> {
         observer.decided(&decision);
         let mut vram = self.check_vram(&mut decision, consent).await?;
         observer.vram_checked(&vram);

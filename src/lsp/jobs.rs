@@ -334,11 +334,15 @@ async fn run(
         },
         None => None,
     };
+    let started = Instant::now();
+    let dispatch_job = Job { task: job.task, text: job.text.clone(), language: Some(job.language.clone()), tier: None };
+    let decision = dispatcher.route(&dispatch_job).await;
     if let Some(t) = &token {
+        // The progress opens with the model that is about to answer.
         let begin = WorkDoneProgressBegin {
             title: i18n::action_title(job.task, lang).to_string(),
             cancellable: Some(true),
-            message: Some("routing…".into()),
+            message: Some(format!("{} ({} tier)", decision.model, decision.tier)),
             percentage: None,
         };
         send_progress(client, t, WorkDoneProgress::Begin(begin)).await;
@@ -355,10 +359,9 @@ async fn run(
         usage: 0.0,
     };
     let consent = lsp_consent(shared, client, preset, Some(target));
-    let dispatch_job = Job { task: job.task, text: job.text.clone(), language: Some(job.language.clone()), tier: None };
     let mut observer = ChannelObserver(tx);
     let result = tokio::select! {
-        r = dispatcher.run(&dispatch_job, &consent, &mut observer) => Some(r),
+        r = dispatcher.run_decided(&dispatch_job, decision, started, &consent, &mut observer) => Some(r),
         _ = cancel.cancelled() => None,
     };
     drop(observer);
