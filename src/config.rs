@@ -162,6 +162,17 @@ pub struct FileConfig {
     pub backends: Option<BTreeMap<String, BackendConfig>>,
     pub vram: Option<FileVram>,
     pub lsp: Option<FileLsp>,
+    pub http: Option<FileHttp>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHttp {
+    pub listen: Option<String>,
+    pub token_env: Option<String>,
+    pub on_vram_warning: Option<OnVramWarning>,
+    pub max_body_bytes: Option<usize>,
+    pub max_concurrent: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -236,6 +247,41 @@ pub struct Config {
     pub backends: BTreeMap<String, BackendConfig>,
     pub vram: VramConfig,
     pub lsp: LspConfig,
+    pub http: HttpConfig,
+}
+
+/// The HTTP API's settings (`serve-http`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpConfig {
+    /// `IP:PORT`; `--listen` overrides. A non-loopback address needs a token.
+    pub listen: String,
+    /// Name of the environment variable holding the bearer token; the token itself never
+    /// appears in a config file, and is never logged.
+    pub token_env: Option<String>,
+    /// Nobody can be asked over HTTP: what to do at a VRAM warning.
+    pub on_vram_warning: OnVramWarning,
+    /// Larger request bodies are answered with 413.
+    pub max_body_bytes: usize,
+    /// Model requests in flight at once; more are answered with 429.
+    pub max_concurrent: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnVramWarning {
+    Fast,
+    Cancel,
+    Continue,
+}
+
+impl OnVramWarning {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnVramWarning::Fast => "fast",
+            OnVramWarning::Cancel => "cancel",
+            OnVramWarning::Continue => "continue",
+        }
+    }
 }
 
 /// The language server's own settings.
@@ -536,6 +582,13 @@ impl Config {
                 comment_width: 80,
                 show_model_in_titles: true,
             },
+            http: HttpConfig {
+                listen: "127.0.0.1:8765".to_string(),
+                token_env: None,
+                on_vram_warning: OnVramWarning::Fast,
+                max_body_bytes: 1024 * 1024,
+                max_concurrent: 4,
+            },
         }
     }
 
@@ -603,6 +656,16 @@ impl Config {
             set(&mut c.comment_width, l.comment_width);
             set(&mut c.show_model_in_titles, l.show_model_in_titles);
         }
+        if let Some(h) = file.http {
+            let c = &mut self.http;
+            set(&mut c.listen, h.listen);
+            if h.token_env.is_some() {
+                c.token_env = h.token_env;
+            }
+            set(&mut c.on_vram_warning, h.on_vram_warning);
+            set(&mut c.max_body_bytes, h.max_body_bytes);
+            set(&mut c.max_concurrent, h.max_concurrent);
+        }
         self.validate(path)?;
         Ok(self)
     }
@@ -663,19 +726,34 @@ impl Config {
                 }
             }
         }
-        if let ProbeConfig::Command { command } = &self.vram.probe {
-            if command.is_empty() || command[0].trim().is_empty() {
-                return Err(invalid(
+        if let ProbeConfig::Command { command } = &self.vram.probe
+            && (command.is_empty() || command[0].trim().is_empty())
+        {
+            return Err(invalid(
                     "vram.probe.command",
                     "expected a program and its arguments, e.g. [nvidia-smi, --query-gpu=memory.used,memory.total, --format=csv,noheader,nounits]".into(),
                 ));
-            }
         }
         if self.lsp.request_timeout == 0 {
             return Err(invalid("lsp.request_timeout", "expected seconds, at least 1".into()));
         }
         if self.lsp.comment_width < 20 {
             return Err(invalid("lsp.comment_width", "expected at least 20 columns".into()));
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(invalid(
+                "http.listen",
+                format!("expected IP:PORT such as 127.0.0.1:8765, found `{}`", self.http.listen),
+            ));
+        }
+        if self.http.token_env.as_deref().is_some_and(|v| v.trim().is_empty() || v.contains(['=', '\0'])) {
+            return Err(invalid("http.token_env", "expected the name of an environment variable".into()));
+        }
+        if self.http.max_body_bytes == 0 {
+            return Err(invalid("http.max_body_bytes", "expected bytes, at least 1".into()));
+        }
+        if self.http.max_concurrent == 0 {
+            return Err(invalid("http.max_concurrent", "expected at least 1".into()));
         }
         Ok(())
     }
@@ -892,6 +970,10 @@ mod tests {
         check("backends:\n  local:\n    kind: ollama\n    url: localhost\n", "backends.local.url");
         check("vram:\n  probe:\n    kind: command\n    command: []\n", "vram.probe.command");
         check("routing:\n  heavy_token_threshold: 100\n", "routing.heavy_token_threshold");
+        check("http:\n  listen: localhost\n", "http.listen");
+        check("http:\n  max_concurrent: 0\n", "http.max_concurrent");
+        check("http:\n  max_body_bytes: 0\n", "http.max_body_bytes");
+        check("http:\n  token_env: \"\"\n", "http.token_env");
     }
 
     #[test]

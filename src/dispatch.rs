@@ -372,10 +372,10 @@ impl Dispatcher {
     /// Loaded already costs nothing; else the backend's size for the pulled model; else the
     /// config's estimate. `None` when the backend lists its models and this one is not there.
     async fn model_cost(&self, backend: &dyn Backend, tier: ModelTier, model: &str) -> Option<ModelCost> {
-        if let Ok(loaded) = backend.loaded_models().await {
-            if loaded.iter().any(|m| same_model(&m.name, model)) {
-                return Some(ModelCost::AlreadyLoaded);
-            }
+        if let Ok(loaded) = backend.loaded_models().await
+            && loaded.iter().any(|m| same_model(&m.name, model))
+        {
+            return Some(ModelCost::AlreadyLoaded);
         }
         if let Ok(available) = backend.available_models().await {
             match available.iter().find(|m| same_model(&m.name, model)) {

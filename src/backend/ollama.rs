@@ -253,11 +253,11 @@ impl Backend for OllamaBackend {
             if let Some(message) = chunk.error {
                 return Err(BackendError::StreamError { model: model.to_string(), message });
             }
-            if let Some(m) = chunk.message {
-                if !m.content.is_empty() {
-                    on_text(&m.content);
-                    text.push_str(&m.content);
-                }
+            if let Some(m) = chunk.message
+                && !m.content.is_empty()
+            {
+                on_text(&m.content);
+                text.push_str(&m.content);
             }
             if let Some(lp) = chunk.logprobs {
                 logprobs.extend(lp.into_iter().map(|t| t.logprob));

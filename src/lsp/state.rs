@@ -112,10 +112,10 @@ impl Shared {
             s.encoding = encoding;
             s.flags = flags;
         }
-        if let Some(options) = params.initialization_options.as_ref().filter(|v| !v.is_null()) {
-            if let Err(message) = self.apply_overrides(options, "initializationOptions") {
-                self.lock().config_error = Some(message);
-            }
+        if let Some(options) = params.initialization_options.as_ref().filter(|v| !v.is_null())
+            && let Err(message) = self.apply_overrides(options, "initializationOptions")
+        {
+            self.lock().config_error = Some(message);
         }
         encoding
     }

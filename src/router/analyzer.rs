@@ -156,10 +156,10 @@ impl QueryAnalyzer {
             } else {
                 lower.extend(word.chars().flat_map(char::to_lowercase));
             }
-            if let Some(kw) = self.match_word(&lower) {
-                if !hits.iter().any(|h| h.keyword == kw) {
-                    hits.push(KeywordHit { keyword: kw.to_string(), word: word.to_string() });
-                }
+            if let Some(kw) = self.match_word(&lower)
+                && !hits.iter().any(|h| h.keyword == kw)
+            {
+                hits.push(KeywordHit { keyword: kw.to_string(), word: word.to_string() });
             }
         }
         if !self.phrases.is_empty() {
@@ -198,10 +198,12 @@ impl QueryAnalyzer {
             }
             // "debugging" -> "debugg" -> "debug"
             let b = stem.as_bytes();
-            if b.len() >= 3 && b[b.len() - 1] == b[b.len() - 2] && !is_vowel(b[b.len() - 1]) {
-                if let Some(k) = self.words.get(&stem[..stem.len() - 1]) {
-                    return Some(k);
-                }
+            if b.len() >= 3
+                && b[b.len() - 1] == b[b.len() - 2]
+                && !is_vowel(b[b.len() - 1])
+                && let Some(k) = self.words.get(&stem[..stem.len() - 1])
+            {
+                return Some(k);
             }
         }
         self.compound_head(word)

@@ -261,12 +261,11 @@ impl VramProbe for AutoProbe {
         "auto"
     }
     async fn read(&self) -> Result<VramReading, VramError> {
-        if let Ok(nvml) = &self.nvml {
-            if let Ok(r) = nvml.read_sync() {
-                if !r.devices.is_empty() {
-                    return Ok(r);
-                }
-            }
+        if let Ok(nvml) = &self.nvml
+            && let Ok(r) = nvml.read_sync()
+            && !r.devices.is_empty()
+        {
+            return Ok(r);
         }
         match self.amd.read_sync() {
             Ok(r) => Ok(r),
