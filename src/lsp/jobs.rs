@@ -367,51 +367,58 @@ async fn run(
     drop(observer);
     let _ = forwarder.await;
 
-    let (outcome_message, user_message): (String, Option<(MessageType, String)>) = match result {
-        None => ("Cancelled".into(), Some((MessageType::INFO, i18n::cancelled_nothing_inserted(lang).into()))),
-        Some(Err(e)) => {
-            let (typ, text) = match &e {
-                JobError::Cancelled { message } => (MessageType::INFO, message.clone()),
-                JobError::ConsentUnavailable(c) => (MessageType::WARNING, c.0.clone()),
-                JobError::Backend { fallback, .. } => {
-                    (MessageType::ERROR, format!("llm-router: {e} (fallback: {fallback})"))
-                }
-            };
-            client
-                .log_message(MessageType::ERROR, format!("{} failed: {}", job.task.label(), crate::error_chain(&e)))
-                .await;
-            ("Failed".into(), Some((typ, text)))
+    // The progress ends with the model's outcome; the edit follows, then one closing message.
+    let end = |message: String| async {
+        if let Some(t) = &token {
+            send_progress(client, t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
         }
-        Some(Ok(outcome)) => match apply(shared, client, &job, &outcome, config.lsp.comment_width, timeout).await {
-            Ok(()) => {
-                let summary = i18n::answered(
-                    lang,
-                    &outcome.decision.model,
-                    outcome.processing_time.as_secs_f64(),
-                    outcome.decision.tier.as_str(),
-                    &outcome.decision.reasons_text(),
-                    outcome.fallback.as_deref(),
-                );
-                ("Done".into(), Some((MessageType::INFO, summary)))
-            }
-            Err(problem) => {
-                // Nothing is lost: the answer goes to the log.
-                client
-                    .log_message(
-                        MessageType::INFO,
-                        format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text),
-                    )
-                    .await;
-                ("Not inserted".into(), Some((MessageType::WARNING, problem)))
-            }
-        },
     };
-    if let Some(t) = &token {
-        send_progress(client, t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(outcome_message) })).await;
-    }
-    if let Some((typ, text)) = user_message {
-        client.show_message(typ, text).await;
-    }
+    let (typ, text) = match result {
+        None => {
+            end("Cancelled".into()).await;
+            (MessageType::INFO, i18n::cancelled_nothing_inserted(lang).to_string())
+        }
+        Some(Err(e)) => {
+            let (typ, text, log_type, ending) = match &e {
+                JobError::Cancelled { message } => (MessageType::INFO, message.clone(), MessageType::INFO, "Cancelled"),
+                JobError::ConsentUnavailable(c) => {
+                    (MessageType::WARNING, c.0.clone(), MessageType::INFO, "Waiting for a choice")
+                }
+                JobError::Backend { fallback, .. } => (
+                    MessageType::ERROR,
+                    format!("llm-router: {e} (fallback: {fallback})"),
+                    MessageType::ERROR,
+                    "Failed",
+                ),
+            };
+            client.log_message(log_type, format!("{}: {}", job.task.label(), crate::error_chain(&e))).await;
+            end(ending.into()).await;
+            (typ, text)
+        }
+        Some(Ok(outcome)) => {
+            end(format!("{} answered", outcome.decision.model)).await;
+            match apply(shared, client, &job, &outcome, config.lsp.comment_width, timeout).await {
+                Ok(()) => (
+                    MessageType::INFO,
+                    i18n::answered(
+                        lang,
+                        &outcome.decision.model,
+                        outcome.processing_time.as_secs_f64(),
+                        outcome.decision.tier.as_str(),
+                        &outcome.decision.reasons_text(),
+                        outcome.fallback.as_deref(),
+                    ),
+                ),
+                Err(problem) => {
+                    // Nothing is lost: the answer goes to the log.
+                    let log = format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text);
+                    client.log_message(MessageType::INFO, log).await;
+                    (MessageType::WARNING, problem)
+                }
+            }
+        }
+    };
+    client.show_message(typ, text).await;
 }
 
 /// Builds the edit against the document as it is now and sends it; a version race (the
@@ -460,11 +467,15 @@ fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Opt
     }
     let brk = doc.line_break();
     let text = insert.text.replace('\n', brk);
-    let (position, new_text) = if insert.line < doc.rope.len_lines() {
+    let last = doc.rope.len_lines().saturating_sub(1);
+    let (position, new_text) = if insert.line <= last {
         (Position::new(insert.line as u32, 0), text)
+    } else if doc.line(last).is_empty() {
+        // Past the end of a document that ends with a line break (a range beyond its last
+        // line): on the empty last line, like after its last line.
+        (Position::new(last as u32, 0), text)
     } else {
         // After a last line without a line break.
-        let last = doc.rope.len_lines().saturating_sub(1);
         (line_end(&doc.rope, last, s.encoding), format!("{brk}{}", text.strip_suffix(brk).unwrap_or(&text)))
     };
     let text_edit = TextEdit { range: Range::new(position, position), new_text };
