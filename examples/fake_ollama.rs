@@ -30,9 +30,7 @@ fn parse_args() -> Result<(u16, fake_ollama::Scenario, bool), String> {
             }
             "--ignore-stdin" => ignore_stdin = true,
             "-h" | "--help" => {
-                return Err(
-                    "usage: fake_ollama [--port N] [--scenario FILE.json] [--ignore-stdin]".into(),
-                );
+                return Err("usage: fake_ollama [--port N] [--scenario FILE.json] [--ignore-stdin]".into());
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -49,16 +47,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server =
-        match fake_ollama::FakeOllama::start_on(SocketAddr::from(([127, 0, 0, 1], port)), scenario)
-            .await
-        {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("fake_ollama: cannot listen on 127.0.0.1:{port}: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    let server = match fake_ollama::FakeOllama::start_on(SocketAddr::from(([127, 0, 0, 1], port)), scenario).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fake_ollama: cannot listen on 127.0.0.1:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "listening on {}", server.url());
     let _ = stdout.flush();

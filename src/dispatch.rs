@@ -228,7 +228,8 @@ impl Dispatcher {
                     });
                 }
                 Err(error) => {
-                    tracing::warn!(model = %decision.model, tier = %decision.tier, error = %error, "model failed");
+                    // The user gets the error once, from the caller; the log keeps the detail.
+                    tracing::info!(model = %decision.model, tier = %decision.tier, error = %error, "model failed");
                     let Some(next) = self.fallback_tier(decision.tier, &error, &tried) else {
                         let fallback = if fallbacks.is_empty() {
                             self.why_no_fallback(decision.tier, &error)
@@ -340,7 +341,7 @@ impl Dispatcher {
         }
         let Some(cost) = self.model_cost(backend.as_ref(), decision.tier, &decision.model).await else {
             // Loading will fail and the fallback decides; a warning now would ask for nothing.
-            status.note = Some(format!("VRAM check skipped: {} is not pulled", decision.model));
+            status.note = Some(format!("VRAM check skipped: {} is not available on {}", decision.model, backend.address()));
             return Ok(status);
         };
         let reading = status.reading.as_ref().expect("set above");
@@ -377,12 +378,15 @@ impl Dispatcher {
         {
             return Some(ModelCost::AlreadyLoaded);
         }
-        if let Ok(available) = backend.available_models().await {
-            match available.iter().find(|m| same_model(&m.name, model)) {
+        match backend.available_models().await {
+            Ok(available) => match available.iter().find(|m| same_model(&m.name, model)) {
                 Some(m) if m.size_bytes > 0 => return Some(ModelCost::Reported(m.size_bytes)),
                 Some(_) => {}
                 None => return None,
-            }
+            },
+            // The server is down: the request will fail and the fallback decides.
+            Err(e) if e.is_unavailable() => return None,
+            Err(_) => {}
         }
         Some(match &self.config().tier(tier).vram_usage {
             Some(size) => ModelCost::Estimated(size.high),

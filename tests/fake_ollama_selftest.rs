@@ -6,17 +6,10 @@ mod fake_ollama;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use fake_ollama::{
-    Behaviour, FakeModel, FakeOllama, GIB, RecordedRequest, Scenario, default_scenario,
-};
+use fake_ollama::{Behaviour, FakeModel, FakeOllama, GIB, RecordedRequest, Scenario, default_scenario};
 use serde_json::{Value, json};
 
-const DURATIONS: [&str; 4] = [
-    "total_duration",
-    "load_duration",
-    "prompt_eval_duration",
-    "eval_duration",
-];
+const DURATIONS: [&str; 4] = ["total_duration", "load_duration", "prompt_eval_duration", "eval_duration"];
 
 fn is_rfc3339(s: &str) -> bool {
     let b = s.as_bytes();
@@ -57,18 +50,11 @@ fn user(text: &str) -> Value {
 }
 
 async fn post(server: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}{path}", server.url()))
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    reqwest::Client::new().post(format!("{}{path}", server.url())).json(&body).send().await.unwrap()
 }
 
 async fn get(server: &FakeOllama, path: &str) -> Value {
-    let resp = reqwest::get(format!("{}{path}", server.url()))
-        .await
-        .unwrap();
+    let resp = reqwest::get(format!("{}{path}", server.url())).await.unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
 }
@@ -88,56 +74,33 @@ async fn read_body(resp: reqwest::Response) -> (Vec<String>, Option<reqwest::Err
 
 fn into_lines(bytes: &[u8]) -> Vec<String> {
     let text = String::from_utf8(bytes.to_vec()).unwrap();
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "unterminated line in {text:?}"
-    );
+    assert!(text.is_empty() || text.ends_with('\n'), "unterminated line in {text:?}");
     text.lines().map(str::to_string).collect()
 }
 
 fn parse(lines: &[String]) -> Vec<Value> {
-    lines
-        .iter()
-        .map(|l| stable(serde_json::from_str(l).unwrap()))
-        .collect()
+    lines.iter().map(|l| stable(serde_json::from_str(l).unwrap())).collect()
 }
 
 async fn ps_names(server: &FakeOllama) -> Vec<String> {
     let ps = get(server, "/api/ps").await;
-    ps["models"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap().to_string())
-        .collect()
+    ps["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
 }
 
 fn scenario(models: Vec<FakeModel>) -> Scenario {
-    Scenario {
-        models,
-        ..Default::default()
-    }
+    Scenario { models, ..Default::default() }
 }
 
 #[tokio::test]
 async fn version_tags_ps_and_unknown_paths() {
     let server = FakeOllama::start(default_scenario()).await;
-    assert_eq!(
-        get(&server, "/api/version").await,
-        json!({"version": "0.13.0"})
-    );
+    assert_eq!(get(&server, "/api/version").await, json!({"version": "0.13.0"}));
     assert_eq!(get(&server, "/api/ps").await, json!({"models": []}));
     let tags = get(&server, "/api/tags").await;
     let models = tags["models"].as_array().unwrap();
     let summary: Vec<_> = models
         .iter()
-        .map(|m| {
-            (
-                m["name"].as_str().unwrap(),
-                m["model"].as_str().unwrap(),
-                m["size"].as_u64().unwrap(),
-            )
-        })
+        .map(|m| (m["name"].as_str().unwrap(), m["model"].as_str().unwrap(), m["size"].as_u64().unwrap()))
         .collect();
     assert_eq!(
         summary,
@@ -147,10 +110,7 @@ async fn version_tags_ps_and_unknown_paths() {
             ("llama3.1:70b", "llama3.1:70b", 42_000_000_000),
         ]
     );
-    let details: Vec<_> = models
-        .iter()
-        .map(|m| m["details"]["parameter_size"].as_str().unwrap())
-        .collect();
+    let details: Vec<_> = models.iter().map(|m| m["details"]["parameter_size"].as_str().unwrap()).collect();
     assert_eq!(details, ["11B", "30B", "70B"]);
     assert_eq!(models[0]["details"]["format"], "gguf");
     assert_eq!(models[0]["details"]["family"], "llama");
@@ -158,47 +118,25 @@ async fn version_tags_ps_and_unknown_paths() {
     assert_eq!(models[0]["digest"].as_str().unwrap().len(), 64);
     assert_eq!(models[0]["modified_at"], "2025-01-01T00:00:00Z");
 
-    let resp = reqwest::get(format!("{}/api/nope", server.url()))
-        .await
-        .unwrap();
+    let resp = reqwest::get(format!("{}/api/nope", server.url())).await.unwrap();
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.text().await.unwrap(), "404 page not found");
-    let root = reqwest::get(server.url())
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let root = reqwest::get(server.url()).await.unwrap().text().await.unwrap();
     assert_eq!(root, "Ollama is running");
     assert!(server.url().starts_with("http://127.0.0.1:"));
-    assert_eq!(
-        server.url(),
-        format!("http://127.0.0.1:{}", server.addr().port())
-    );
+    assert_eq!(server.url(), format!("http://127.0.0.1:{}", server.addr().port()));
 }
 
 #[tokio::test]
 async fn streaming_chat_exact_lines_and_loads_model() {
     let server = FakeOllama::start(default_scenario()).await;
-    let resp = post(
-        &server,
-        "/api/chat",
-        json!({"model": "llama3.1:70b", "messages": user("hello there")}),
-    )
-    .await;
+    let resp = post(&server, "/api/chat", json!({"model": "llama3.1:70b", "messages": user("hello there")})).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
     let (lines, err) = read_body(resp).await;
     assert!(err.is_none());
     let m = "llama3.1:70b";
-    assert_eq!(
-        parse(&lines),
-        [
-            chunk(m, "fake answer from "),
-            chunk(m, "llama3.1:70b"),
-            done(m, 2, 3)
-        ]
-    );
+    assert_eq!(parse(&lines), [chunk(m, "fake answer from "), chunk(m, "llama3.1:70b"), done(m, 2, 3)]);
     let raw_done: Value = serde_json::from_str(&lines[2]).unwrap();
     for key in DURATIONS {
         assert!(raw_done[key].is_u64(), "{key} missing");
@@ -224,27 +162,14 @@ async fn non_streaming_chat_and_keep_alive_zero() {
     let body = json!({"model": m, "messages": user("hi"), "stream": false, "keep_alive": 0});
     let resp = post(&server, "/api/chat", body).await;
     assert_eq!(resp.status(), 200);
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
     let got = stable(resp.json().await.unwrap());
     let mut want = done(m, 2, 1);
     want["message"]["content"] = json!("fake answer from qwen3-coder:30b-q4");
     assert_eq!(got, want);
-    assert!(
-        server.loaded().is_empty(),
-        "keep_alive 0 unloads after the reply"
-    );
+    assert!(server.loaded().is_empty(), "keep_alive 0 unloads after the reply");
 
-    post(
-        &server,
-        "/api/chat",
-        json!({"model": m, "messages": user("hi"), "keep_alive": "5m"}),
-    )
-    .await;
+    post(&server, "/api/chat", json!({"model": m, "messages": user("hi"), "keep_alive": "5m"})).await;
     assert_eq!(server.loaded(), [m]);
 }
 
@@ -254,23 +179,18 @@ async fn load_and_unload_with_empty_messages() {
     let load = |m: &str| json!({"model": m, "messages": []});
     for m in ["llama3.1:70b", "llama3.2:11b-vision"] {
         let (lines, _) = read_body(post(&server, "/api/chat", load(m)).await).await;
-        let want = json!({"model": m, "message": {"role": "assistant", "content": ""}, "done_reason": "load", "done": true});
+        let want =
+            json!({"model": m, "message": {"role": "assistant", "content": ""}, "done_reason": "load", "done": true});
         assert_eq!(parse(&lines), [want]);
     }
-    assert_eq!(
-        ps_names(&server).await,
-        ["llama3.1:70b", "llama3.2:11b-vision"]
-    );
+    assert_eq!(ps_names(&server).await, ["llama3.1:70b", "llama3.2:11b-vision"]);
 
     let unloads = [json!(0), json!("0"), json!("0s")];
-    for (keep_alive, m) in
-        unloads
-            .iter()
-            .zip(["llama3.1:70b", "llama3.2:11b-vision", "llama3.1:70b"])
-    {
+    for (keep_alive, m) in unloads.iter().zip(["llama3.1:70b", "llama3.2:11b-vision", "llama3.1:70b"]) {
         let body = json!({"model": m, "keep_alive": keep_alive});
         let (lines, _) = read_body(post(&server, "/api/chat", body).await).await;
-        let want = json!({"model": m, "message": {"role": "assistant", "content": ""}, "done_reason": "unload", "done": true});
+        let want =
+            json!({"model": m, "message": {"role": "assistant", "content": ""}, "done_reason": "unload", "done": true});
         assert_eq!(parse(&lines), [want], "keep_alive {keep_alive}");
     }
     assert!(ps_names(&server).await.is_empty());
@@ -284,12 +204,7 @@ async fn load_and_unload_with_empty_messages() {
 #[tokio::test]
 async fn chat_errors_for_bad_requests() {
     let server = FakeOllama::start(default_scenario()).await;
-    let resp = post(
-        &server,
-        "/api/chat",
-        json!({"model": "nope:1b", "messages": user("x")}),
-    )
-    .await;
+    let resp = post(&server, "/api/chat", json!({"model": "nope:1b", "messages": user("x")})).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(
         resp.json::<Value>().await.unwrap(),
@@ -298,19 +213,11 @@ async fn chat_errors_for_bad_requests() {
 
     let resp = post(&server, "/api/chat", json!({"messages": user("x")})).await;
     assert_eq!(resp.status(), 400);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": "model is required"})
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"error": "model is required"}));
 
     let client = reqwest::Client::new();
     for body in ["{not json", "", "[1,2]"] {
-        let resp = client
-            .post(format!("{}/api/chat", server.url()))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let resp = client.post(format!("{}/api/chat", server.url())).body(body).send().await.unwrap();
         assert_eq!(resp.status(), 400, "body {body:?}");
         let err: Value = resp.json().await.unwrap();
         assert!(!err["error"].as_str().unwrap().is_empty());
@@ -324,10 +231,7 @@ async fn chat_errors_for_bad_requests() {
 
 #[tokio::test]
 async fn logprobs_custom_chunks_and_delay() {
-    let model = FakeModel::new("m:1b", "")
-        .with_chunks(&["a", "b", "c"])
-        .with_logprobs(&[-0.5, -1.5])
-        .with_delay(40);
+    let model = FakeModel::new("m:1b", "").with_chunks(&["a", "b", "c"]).with_logprobs(&[-0.5, -1.5]).with_delay(40);
     let server = FakeOllama::start(scenario(vec![model])).await;
     let started = Instant::now();
     let body = json!({"model": "m:1b", "messages": user("x"), "logprobs": true});
@@ -338,34 +242,10 @@ async fn logprobs_custom_chunks_and_delay() {
         v["logprobs"] = json!([{"token": c, "logprob": lp}]);
         v
     };
-    assert_eq!(
-        parse(&lines),
-        [
-            with_lp("a", -0.5),
-            with_lp("b", -1.5),
-            with_lp("c", -0.5),
-            done("m:1b", 3, 1)
-        ]
-    );
+    assert_eq!(parse(&lines), [with_lp("a", -0.5), with_lp("b", -1.5), with_lp("c", -0.5), done("m:1b", 3, 1)]);
 
-    let (lines, _) = read_body(
-        post(
-            &server,
-            "/api/chat",
-            json!({"model": "m:1b", "messages": user("x")}),
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        parse(&lines),
-        [
-            chunk("m:1b", "a"),
-            chunk("m:1b", "b"),
-            chunk("m:1b", "c"),
-            done("m:1b", 3, 1)
-        ]
-    );
+    let (lines, _) = read_body(post(&server, "/api/chat", json!({"model": "m:1b", "messages": user("x")})).await).await;
+    assert_eq!(parse(&lines), [chunk("m:1b", "a"), chunk("m:1b", "b"), chunk("m:1b", "c"), done("m:1b", 3, 1)]);
 
     let body = json!({"model": "m:1b", "messages": user("x"), "logprobs": true, "stream": false});
     let got = stable(post(&server, "/api/chat", body).await.json().await.unwrap());
@@ -377,9 +257,7 @@ async fn logprobs_custom_chunks_and_delay() {
 }
 
 fn failing(behaviour: Behaviour) -> Scenario {
-    scenario(vec![
-        FakeModel::new("bad:7b", "one two three four five six seven").with_behaviour(behaviour),
-    ])
+    scenario(vec![FakeModel::new("bad:7b", "one two three four five six seven").with_behaviour(behaviour)])
 }
 
 fn chat_bad() -> Value {
@@ -395,10 +273,7 @@ async fn stall_sends_nothing_more_until_client_leaves() {
     while !got.ends_with(b"\n") {
         got.extend_from_slice(&resp.chunk().await.unwrap().unwrap());
     }
-    assert_eq!(
-        parse(&into_lines(&got)),
-        [chunk("bad:7b", "one two three ")]
-    );
+    assert_eq!(parse(&into_lines(&got)), [chunk("bad:7b", "one two three ")]);
     let more = tokio::time::timeout(Duration::from_millis(300), resp.chunk()).await;
     assert!(more.is_err(), "stalled stream sent {more:?}");
     drop(resp);
@@ -423,30 +298,19 @@ async fn stall_sends_nothing_more_until_client_leaves() {
 #[tokio::test]
 async fn error_line_then_clean_end() {
     let message = "an error was encountered while running the model: CUDA error: out of memory";
-    let server = FakeOllama::start(failing(Behaviour::ErrorLine {
-        after_chunks: 2,
-        message: message.into(),
-    }))
-    .await;
+    let server = FakeOllama::start(failing(Behaviour::ErrorLine { after_chunks: 2, message: message.into() })).await;
     let resp = post(&server, "/api/chat", chat_bad()).await;
     assert_eq!(resp.status(), 200);
     let (lines, err) = read_body(resp).await;
     assert!(err.is_none());
     assert_eq!(
         parse(&lines),
-        [
-            chunk("bad:7b", "one two three "),
-            chunk("bad:7b", "four five six "),
-            json!({"error": message})
-        ]
+        [chunk("bad:7b", "one two three "), chunk("bad:7b", "four five six "), json!({"error": message})]
     );
     let body = json!({"model": "bad:7b", "messages": user("x"), "stream": false});
     let resp = post(&server, "/api/chat", body).await;
     assert_eq!(resp.status(), 500);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": message})
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"error": message}));
 }
 
 #[tokio::test]
@@ -456,10 +320,7 @@ async fn malformed_line_then_clean_end() {
     assert!(err.is_none());
     assert_eq!(lines.len(), 2);
     assert_eq!(parse(&lines[..1]), [chunk("bad:7b", "one two three ")]);
-    assert_eq!(
-        lines[1],
-        r#"{"model":"bad:7b","message":{"role":"assistant","content":"#
-    );
+    assert_eq!(lines[1], r#"{"model":"bad:7b","message":{"role":"assistant","content":"#);
     assert!(serde_json::from_str::<Value>(&lines[1]).is_err());
 }
 
@@ -470,21 +331,11 @@ async fn disconnect_is_a_body_error() {
     assert_eq!(resp.status(), 200);
     let (lines, err) = read_body(resp).await;
     assert!(err.is_some(), "client must see an incomplete body");
-    assert_eq!(
-        parse(&lines),
-        [
-            chunk("bad:7b", "one two three "),
-            chunk("bad:7b", "four five six ")
-        ]
-    );
+    assert_eq!(parse(&lines), [chunk("bad:7b", "one two three "), chunk("bad:7b", "four five six ")]);
 
     let body = json!({"model": "bad:7b", "messages": user("x"), "stream": false});
     // Non-streaming: the connection drops before or while the answer is sent.
-    let sent = reqwest::Client::new()
-        .post(format!("{}/api/chat", server.url()))
-        .json(&body)
-        .send()
-        .await;
+    let sent = reqwest::Client::new().post(format!("{}/api/chat", server.url())).json(&body).send().await;
     match sent {
         Ok(resp) => assert!(resp.bytes().await.is_err()),
         Err(e) => assert!(!e.is_status(), "{e}"),
@@ -496,24 +347,14 @@ async fn disconnect_is_a_body_error() {
 #[tokio::test]
 async fn status_and_busy_once() {
     let models = vec![
-        FakeModel::new("gone:1b", "x").with_behaviour(Behaviour::Status {
-            status: 500,
-            error: "llama runner process has terminated".into(),
-        }),
+        FakeModel::new("gone:1b", "x")
+            .with_behaviour(Behaviour::Status { status: 500, error: "llama runner process has terminated".into() }),
         FakeModel::new("busy:1b", "ok now").with_behaviour(Behaviour::BusyOnce),
     ];
     let server = FakeOllama::start(scenario(models)).await;
-    let resp = post(
-        &server,
-        "/api/chat",
-        json!({"model": "gone:1b", "messages": user("x")}),
-    )
-    .await;
+    let resp = post(&server, "/api/chat", json!({"model": "gone:1b", "messages": user("x")})).await;
     assert_eq!(resp.status(), 500);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": "llama runner process has terminated"})
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"error": "llama runner process has terminated"}));
 
     let busy = json!({"model": "busy:1b", "messages": user("x")});
     let resp = post(&server, "/api/chat", busy.clone()).await;
@@ -526,10 +367,7 @@ async fn status_and_busy_once() {
     let resp = post(&server, "/api/chat", busy.clone()).await;
     assert_eq!(resp.status(), 200);
     let (lines, _) = read_body(resp).await;
-    assert_eq!(
-        parse(&lines),
-        [chunk("busy:1b", "ok now"), done("busy:1b", 1, 1)]
-    );
+    assert_eq!(parse(&lines), [chunk("busy:1b", "ok now"), done("busy:1b", 1, 1)]);
     assert_eq!(post(&server, "/api/chat", busy).await.status(), 200);
 }
 
@@ -538,10 +376,7 @@ async fn show_known_and_unknown() {
     let server = FakeOllama::start(default_scenario()).await;
     let resp = post(&server, "/api/show", json!({"model": "nope"})).await;
     assert_eq!(resp.status(), 404);
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"error": "model 'nope' not found"})
-    );
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"error": "model 'nope' not found"}));
     for key in ["model", "name"] {
         let resp = post(&server, "/api/show", json!({key: "llama3.1:70b"})).await;
         assert_eq!(resp.status(), 200);
@@ -559,17 +394,13 @@ async fn show_known_and_unknown() {
 #[tokio::test]
 async fn pull_streams_progress_and_adds_to_tags() {
     let mut sc = default_scenario();
-    sc.pullable
-        .push(FakeModel::new("tiny:1b", "tiny").with_size(1000));
+    sc.pullable.push(FakeModel::new("tiny:1b", "tiny").with_size(1000));
     let server = FakeOllama::start(sc).await;
 
     let resp = post(&server, "/api/pull", json!({"model": "missing:1b"})).await;
     assert_eq!(resp.status(), 200);
     let (lines, _) = read_body(resp).await;
-    assert_eq!(
-        parse(&lines),
-        [json!({"error": "pull model manifest: file does not exist"})]
-    );
+    assert_eq!(parse(&lines), [json!({"error": "pull model manifest: file does not exist"})]);
     assert_eq!(server.pulled().len(), 3);
 
     let tags = get(&server, "/api/tags").await;
@@ -583,60 +414,27 @@ async fn pull_streams_progress_and_adds_to_tags() {
         let progress = &got[1..6];
         let digest = progress[0]["digest"].as_str().unwrap();
         assert!(digest.starts_with("sha256:") && digest.len() == 71);
-        let completed: Vec<u64> = progress
-            .iter()
-            .map(|p| p["completed"].as_u64().unwrap())
-            .collect();
+        let completed: Vec<u64> = progress.iter().map(|p| p["completed"].as_u64().unwrap()).collect();
         assert_eq!(completed, [0, 250, 500, 750, 1000]);
         for p in progress {
             assert_eq!(p["status"], format!("pulling {}", &digest[7..19]));
             assert_eq!(p["digest"], digest);
             assert_eq!(p["total"], 1000);
         }
-        let tail: Vec<_> = got[6..]
-            .iter()
-            .map(|v| v["status"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            tail,
-            ["verifying sha256 digest", "writing manifest", "success"]
-        );
+        let tail: Vec<_> = got[6..].iter().map(|v| v["status"].as_str().unwrap()).collect();
+        assert_eq!(tail, ["verifying sha256 digest", "writing manifest", "success"]);
     }
-    assert_eq!(
-        server.pulled(),
-        [
-            "llama3.2:11b-vision",
-            "qwen3-coder:30b-q4",
-            "llama3.1:70b",
-            "tiny:1b"
-        ]
-    );
+    assert_eq!(server.pulled(), ["llama3.2:11b-vision", "qwen3-coder:30b-q4", "llama3.1:70b", "tiny:1b"]);
     let tags = get(&server, "/api/tags").await;
     assert_eq!(tags["models"][3]["name"], "tiny:1b");
     assert_eq!(tags["models"][3]["size"], 1000);
-    let (lines, _) = read_body(
-        post(
-            &server,
-            "/api/chat",
-            json!({"model": "tiny:1b", "messages": user("x")}),
-        )
-        .await,
-    )
-    .await;
+    let (lines, _) =
+        read_body(post(&server, "/api/chat", json!({"model": "tiny:1b", "messages": user("x")})).await).await;
     assert_eq!(parse(&lines)[0], chunk("tiny:1b", "tiny"));
 
-    let resp = post(
-        &server,
-        "/api/pull",
-        json!({"model": "llama3.1:70b", "stream": false}),
-    )
-    .await;
-    assert_eq!(
-        resp.json::<Value>().await.unwrap(),
-        json!({"status": "success"})
-    );
-    let (lines, _) =
-        read_body(post(&server, "/api/pull", json!({"model": "llama3.1:70b"})).await).await;
+    let resp = post(&server, "/api/pull", json!({"model": "llama3.1:70b", "stream": false})).await;
+    assert_eq!(resp.json::<Value>().await.unwrap(), json!({"status": "success"}));
+    let (lines, _) = read_body(post(&server, "/api/pull", json!({"model": "llama3.1:70b"})).await).await;
     assert_eq!(parse(&lines).last().unwrap(), &json!({"status": "success"}));
 }
 
@@ -644,32 +442,18 @@ async fn pull_streams_progress_and_adds_to_tags() {
 async fn request_log_in_order() {
     let server = FakeOllama::start(default_scenario()).await;
     get(&server, "/api/tags").await;
-    let chat =
-        json!({"model": "llama3.1:70b", "messages": user("q"), "options": {"num_ctx": 8192}});
+    let chat = json!({"model": "llama3.1:70b", "messages": user("q"), "options": {"num_ctx": 8192}});
     read_body(post(&server, "/api/chat", chat.clone()).await).await;
     post(&server, "/api/show", json!({"model": "x"})).await;
 
     let want = vec![
-        RecordedRequest {
-            method: "GET".into(),
-            path: "/api/tags".into(),
-            body: Value::Null,
-        },
-        RecordedRequest {
-            method: "POST".into(),
-            path: "/api/chat".into(),
-            body: chat.clone(),
-        },
-        RecordedRequest {
-            method: "POST".into(),
-            path: "/api/show".into(),
-            body: json!({"model": "x"}),
-        },
+        RecordedRequest { method: "GET".into(), path: "/api/tags".into(), body: Value::Null },
+        RecordedRequest { method: "POST".into(), path: "/api/chat".into(), body: chat.clone() },
+        RecordedRequest { method: "POST".into(), path: "/api/show".into(), body: json!({"model": "x"}) },
     ];
     assert_eq!(server.requests(), want);
     assert_eq!(server.chat_requests(), [chat]);
-    let over_http: Vec<RecordedRequest> =
-        serde_json::from_value(get(&server, "/__requests").await).unwrap();
+    let over_http: Vec<RecordedRequest> = serde_json::from_value(get(&server, "/__requests").await).unwrap();
     assert_eq!(over_http, want);
     assert_eq!(server.requests().len(), 3, "/__requests is not recorded");
 }
@@ -691,10 +475,7 @@ async fn dropping_the_server_stops_it() {
 fn raw_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
     let mut s = std::net::TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)
@@ -709,18 +490,11 @@ fn spawn_in_thread_serves_sync_tests() {
     let reply = raw_get(addr, "/api/version").unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(reply.ends_with(r#"{"version":"0.13.0"}"#), "{reply}");
-    assert!(
-        raw_get(addr, "/api/ps")
-            .unwrap()
-            .contains(r#""size_vram":42000000000"#)
-    );
+    assert!(raw_get(addr, "/api/ps").unwrap().contains(r#""size_vram":42000000000"#));
     assert_eq!(server.loaded(), ["llama3.1:70b"]);
     assert_eq!(server.requests().len(), 2);
     drop(server);
-    assert!(
-        std::net::TcpStream::connect(addr).is_err(),
-        "listener closed once drop returns"
-    );
+    assert!(std::net::TcpStream::connect(addr).is_err(), "listener closed once drop returns");
 }
 
 #[test]
@@ -732,34 +506,19 @@ fn scenario_json_and_helpers() {
     )
     .unwrap();
     assert_eq!(sc.models[0].size, GIB);
-    assert_eq!(
-        sc.models[0].behaviour,
-        Behaviour::ErrorLine {
-            after_chunks: 1,
-            message: "boom".into()
-        }
-    );
+    assert_eq!(sc.models[0].behaviour, Behaviour::ErrorLine { after_chunks: 1, message: "boom".into() });
     assert_eq!(sc.models[1].behaviour, Behaviour::BusyOnce);
     assert!(sc.pullable.is_empty());
-    let round: Scenario =
-        serde_json::from_str(&serde_json::to_string(&default_scenario()).unwrap()).unwrap();
+    let round: Scenario = serde_json::from_str(&serde_json::to_string(&default_scenario()).unwrap()).unwrap();
     assert_eq!(round.models.len(), 3);
     assert_eq!(round.models[2].reply, "fake answer from llama3.1:70b");
 
-    for reply in [
-        "",
-        "one",
-        "  lead and trail  ",
-        "a b c d e f g",
-        "tabs\tand\nnew lines  here x y",
-        "fake answer from x",
-    ] {
+    for reply in
+        ["", "one", "  lead and trail  ", "a b c d e f g", "tabs\tand\nnew lines  here x y", "fake answer from x"]
+    {
         let pieces = fake_ollama::split_reply(reply);
         assert_eq!(pieces.concat(), reply);
-        assert!(
-            pieces.iter().all(|p| p.split_whitespace().count() <= 3),
-            "{pieces:?}"
-        );
+        assert!(pieces.iter().all(|p| p.split_whitespace().count() <= 3), "{pieces:?}");
     }
     assert_eq!(fake_ollama::split_reply("a b c d e"), ["a b c ", "d e"]);
 

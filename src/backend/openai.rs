@@ -34,9 +34,25 @@ impl OpenAiBackend {
         Self { base, client, api_key_env, logprobs, busy_retry }
     }
 
-    /// The key, read from the named variable at each request; never stored or logged.
+    /// The key, read from the named variable at each request; never stored or logged. Spaces
+    /// and line breaks around it (a key file saved with CRLF) are not part of it.
     fn api_key(&self) -> Option<String> {
-        self.api_key_env.as_deref().and_then(|name| std::env::var(name).ok()).filter(|k| !k.is_empty())
+        self.api_key_env
+            .as_deref()
+            .and_then(|name| std::env::var(name).ok())
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty())
+    }
+
+    /// A request that could not be sent. reqwest refuses to build one whose key cannot be a
+    /// header value; that is the key's fault, not the server's.
+    fn send_error(&self, source: reqwest::Error) -> BackendError {
+        match &self.api_key_env {
+            Some(name) if source.is_builder() && self.api_key().is_some() => BackendError::Unsupported(format!(
+                "the API key in the environment variable {name} cannot be sent: it contains a control character"
+            )),
+            _ => BackendError::ServerUnreachable { address: self.base.clone(), source },
+        }
     }
 
     fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -78,10 +94,7 @@ impl OpenAiBackend {
 
     async fn send_chat(&self, body: &serde_json::Value, model: &str) -> Result<reqwest::Response, BackendError> {
         let request = self.authorize(self.client.post(format!("{}/chat/completions", self.base)).json(body));
-        let response = request
-            .send()
-            .await
-            .map_err(|source| BackendError::ServerUnreachable { address: self.base.clone(), source })?;
+        let response = request.send().await.map_err(|source| self.send_error(source))?;
         self.check_status(response, Some(model)).await
     }
 }
@@ -96,6 +109,11 @@ fn error_message(body: &str) -> String {
         .or_else(|| v["detail"].as_str())
         .map(str::to_string)
         .unwrap_or_else(|| body.trim().chars().take(300).collect())
+}
+
+/// The `error` of an event: OpenAI's and vLLM's object, or TGI's plain string.
+fn event_error_message(error: &serde_json::Value) -> String {
+    error_message(&json!({ "error": error }).to_string())
 }
 
 #[derive(Deserialize)]
@@ -208,7 +226,7 @@ impl Backend for OpenAiBackend {
             if let Some(error) = chunk.error {
                 return Err(BackendError::StreamError {
                     model: model.to_string(),
-                    message: error_message(&error.to_string()),
+                    message: event_error_message(&error),
                 });
             }
             for choice in chunk.choices {
@@ -246,10 +264,7 @@ impl Backend for OpenAiBackend {
             id: String,
         }
         let request = self.authorize(self.client.get(format!("{}/models", self.base)).timeout(METADATA_TIMEOUT));
-        let response = request
-            .send()
-            .await
-            .map_err(|source| BackendError::ServerUnreachable { address: self.base.clone(), source })?;
+        let response = request.send().await.map_err(|source| self.send_error(source))?;
         let response = self.check_status(response, None).await?;
         let list: List = response.json().await.map_err(|e| BackendError::Http {
             address: self.base.clone(),
@@ -301,5 +316,12 @@ mod tests {
         assert_eq!(error_message(r#"{"error":"model missing"}"#), "model missing");
         assert_eq!(error_message(r#"{"detail":"Not Found"}"#), "Not Found");
         assert_eq!(error_message("plain text\n"), "plain text");
+    }
+
+    #[test]
+    fn stream_error_events() {
+        assert_eq!(event_error_message(&json!({"message": "CUDA out of memory", "code": 500})), "CUDA out of memory");
+        // TGI sends `{"error": "...", "error_type": "..."}`: the text, without JSON quotes.
+        assert_eq!(event_error_message(&json!("Input validation error")), "Input validation error");
     }
 }

@@ -84,11 +84,7 @@ impl Default for FakeModel {
 
 impl FakeModel {
     pub fn new(name: &str, reply: &str) -> Self {
-        FakeModel {
-            name: name.into(),
-            reply: reply.into(),
-            ..Default::default()
-        }
+        FakeModel { name: name.into(), reply: reply.into(), ..Default::default() }
     }
     pub fn with_behaviour(mut self, behaviour: Behaviour) -> Self {
         self.behaviour = behaviour;
@@ -113,11 +109,7 @@ impl FakeModel {
     }
     /// The pieces streamed for this model, in order.
     pub fn stream_chunks(&self) -> Vec<String> {
-        if self.chunks.is_empty() {
-            split_reply(&self.reply)
-        } else {
-            self.chunks.clone()
-        }
+        if self.chunks.is_empty() { split_reply(&self.reply) } else { self.chunks.clone() }
     }
 }
 
@@ -130,10 +122,7 @@ pub fn default_scenario() -> Scenario {
     .into_iter()
     .map(|(name, size)| FakeModel::new(name, &format!("fake answer from {name}")).with_size(size))
     .collect();
-    Scenario {
-        models,
-        ..Default::default()
-    }
+    Scenario { models, ..Default::default() }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -187,9 +176,7 @@ pub struct FakeOllama {
 
 impl FakeOllama {
     pub async fn start(scenario: Scenario) -> FakeOllama {
-        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), scenario)
-            .await
-            .expect("fake ollama: bind 127.0.0.1:0")
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), scenario).await.expect("fake ollama: bind 127.0.0.1:0")
     }
 
     pub async fn start_on(addr: SocketAddr, scenario: Scenario) -> io::Result<FakeOllama> {
@@ -202,10 +189,7 @@ impl FakeOllama {
             ..Default::default()
         }));
         let (stop, shutdown) = watch::channel(());
-        let app = App {
-            inner: inner.clone(),
-            shutdown: shutdown.clone(),
-        };
+        let app = App { inner: inner.clone(), shutdown: shutdown.clone() };
         let router = Router::new().fallback(handle).with_state(app);
         let mut signal = shutdown;
         tokio::spawn(async move {
@@ -214,12 +198,7 @@ impl FakeOllama {
             });
             let _ = serve.await;
         });
-        Ok(FakeOllama {
-            addr,
-            inner,
-            stop: Some(stop),
-            thread: None,
-        })
+        Ok(FakeOllama { addr, inner, stop: Some(stop), thread: None })
     }
 
     pub fn spawn_in_thread(scenario: Scenario) -> FakeOllama {
@@ -241,12 +220,7 @@ impl FakeOllama {
             drop(rt);
         });
         let (addr, inner) = ready_rx.recv().expect("fake ollama: server thread died");
-        FakeOllama {
-            addr,
-            inner,
-            stop: Some(stop),
-            thread: Some(thread),
-        }
+        FakeOllama { addr, inner, stop: Some(stop), thread: Some(thread) }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -260,23 +234,14 @@ impl FakeOllama {
     }
     pub fn chat_requests(&self) -> Vec<Value> {
         let inner = lock(&self.inner);
-        inner
-            .requests
-            .iter()
-            .filter(|r| r.path == "/api/chat")
-            .map(|r| r.body.clone())
-            .collect()
+        inner.requests.iter().filter(|r| r.path == "/api/chat").map(|r| r.body.clone()).collect()
     }
     pub fn loaded(&self) -> Vec<String> {
         lock(&self.inner).loaded.clone()
     }
     /// Names of pulled models, in /api/tags order.
     pub fn pulled(&self) -> Vec<String> {
-        lock(&self.inner)
-            .models
-            .iter()
-            .map(|m| m.name.clone())
-            .collect()
+        lock(&self.inner).models.iter().map(|m| m.name.clone()).collect()
     }
 }
 
@@ -325,10 +290,7 @@ pub fn rfc3339(t: SystemTime) -> String {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:09}Z",
-        d.subsec_nanos()
-    )
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:09}Z", d.subsec_nanos())
 }
 
 fn now() -> String {
@@ -338,11 +300,7 @@ fn now() -> String {
 /// Ollama treats "llama3" and "llama3:latest" as the same model.
 fn same_model(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
-        if s.rsplit('/').next().unwrap_or(s).contains(':') {
-            s.to_string()
-        } else {
-            format!("{s}:latest")
-        }
+        if s.rsplit('/').next().unwrap_or(s).contains(':') { s.to_string() } else { format!("{s}:latest") }
     };
     norm(a) == norm(b)
 }
@@ -367,10 +325,7 @@ fn details(name: &str) -> Value {
     let tag = name.rsplit_once(':').map_or("", |(_, t)| t);
     let parameter_size = tag
         .split('-')
-        .find(|p| {
-            p.strip_suffix('b')
-                .is_some_and(|n| n.parse::<f64>().is_ok())
-        })
+        .find(|p| p.strip_suffix('b').is_some_and(|n| n.parse::<f64>().is_ok()))
         .map_or("8B".to_string(), str::to_uppercase);
     json!({"parent_model": "", "format": "gguf", "family": "llama", "families": ["llama"],
            "parameter_size": parameter_size, "quantization_level": "Q4_K_M"})
@@ -378,12 +333,7 @@ fn details(name: &str) -> Value {
 
 fn json_response(status: u16, value: &Value) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-        value.to_string(),
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json; charset=utf-8")], value.to_string()).into_response()
 }
 
 fn error(status: u16, message: &str) -> Response {
@@ -395,9 +345,7 @@ fn ndjson(body: Body) -> Response {
 }
 
 fn lines(values: &[Value]) -> Response {
-    ndjson(Body::from(
-        values.iter().map(|v| format!("{v}\n")).collect::<String>(),
-    ))
+    ndjson(Body::from(values.iter().map(|v| format!("{v}\n")).collect::<String>()))
 }
 
 async fn handle(State(app): State<App>, method: Method, uri: Uri, body: Bytes) -> Response {
@@ -416,10 +364,7 @@ async fn handle(State(app): State<App>, method: Method, uri: Uri, body: Bytes) -
         path: path.clone(),
         body: parsed.clone().unwrap_or(Value::Null),
     });
-    let (is_get, is_post) = (
-        method == Method::GET || method == Method::HEAD,
-        method == Method::POST,
-    );
+    let (is_get, is_post) = (method == Method::GET || method == Method::HEAD, method == Method::POST);
     match path.as_str() {
         "/" if is_get => "Ollama is running".into_response(),
         "/api/version" if is_get => json_response(200, &json!({"version": "0.13.0"})),
@@ -431,11 +376,7 @@ async fn handle(State(app): State<App>, method: Method, uri: Uri, body: Bytes) -
                 Ok(_) => return error(400, "json: cannot unmarshal request: expected an object"),
                 Err(e) => return error(400, &e),
             };
-            let Some(name) = req["model"]
-                .as_str()
-                .or(req["name"].as_str())
-                .filter(|n| !n.is_empty())
-            else {
+            let Some(name) = req["model"].as_str().or(req["name"].as_str()).filter(|n| !n.is_empty()) else {
                 return error(400, "model is required");
             };
             match path.as_str() {
@@ -468,9 +409,7 @@ fn ps(app: &App) -> Response {
         .loaded
         .iter()
         .map(|name| {
-            let size = find(&inner.models, name)
-                .or(find(&inner.pullable, name))
-                .map_or(GIB, |m| m.size);
+            let size = find(&inner.models, name).or(find(&inner.pullable, name)).map_or(GIB, |m| m.size);
             json!({"name": name, "model": name, "size": size, "digest": digest(name),
                    "details": details(name), "expires_at": expires, "size_vram": size,
                    "context_length": 4096})
@@ -493,10 +432,7 @@ fn show(app: &App, name: &str) -> Response {
 fn pull(app: &App, req: &Value, name: &str) -> Response {
     let found = {
         let mut inner = app.lock();
-        match find(&inner.models, name)
-            .or(find(&inner.pullable, name))
-            .cloned()
-        {
+        match find(&inner.models, name).or(find(&inner.pullable, name)).cloned() {
             Some(m) if find(&inner.models, name).is_none() => {
                 inner.models.push(m.clone());
                 Some(m)
@@ -508,11 +444,7 @@ fn pull(app: &App, req: &Value, name: &str) -> Response {
     let Some(model) = found else {
         let message = "pull model manifest: file does not exist";
         // Ollama reports pull failures in-band when streaming.
-        return if stream {
-            lines(&[json!({ "error": message })])
-        } else {
-            error(500, message)
-        };
+        return if stream { lines(&[json!({ "error": message })]) } else { error(500, message) };
     };
     if !stream {
         return json_response(200, &json!({"status": "success"}));
@@ -523,20 +455,14 @@ fn pull(app: &App, req: &Value, name: &str) -> Response {
         json!({"status": format!("pulling {}", &digest[7..19]), "digest": digest,
                "total": model.size, "completed": (u128::from(model.size) * i / 4) as u64})
     }));
-    out.extend(
-        ["verifying sha256 digest", "writing manifest", "success"].map(|s| json!({ "status": s })),
-    );
+    out.extend(["verifying sha256 digest", "writing manifest", "success"].map(|s| json!({ "status": s })));
     lines(&out)
 }
 
 fn keep_alive_zero(v: &Value) -> bool {
     match v {
         Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => {
-            s.trim_end_matches(|c: char| c.is_ascii_alphabetic())
-                .parse::<f64>()
-                == Ok(0.0)
-        }
+        Value::String(s) => s.trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse::<f64>() == Ok(0.0),
         _ => false,
     }
 }
@@ -581,19 +507,13 @@ impl Job {
         }
     }
     fn malformed(&self) -> String {
-        format!(
-            "{{\"model\":\"{}\",\"message\":{{\"role\":\"assistant\",\"content\":\n",
-            self.model.name
-        )
+        format!("{{\"model\":\"{}\",\"message\":{{\"role\":\"assistant\",\"content\":\n", self.model.name)
     }
 }
 
 async fn chat(app: &App, req: &Value, name: &str) -> Response {
     let Some(model) = find(&app.lock().models, name).cloned() else {
-        return error(
-            404,
-            &format!("model \"{name}\" not found, try pulling it first"),
-        );
+        return error(404, &format!("model \"{name}\" not found, try pulling it first"));
     };
     match &model.behaviour {
         Behaviour::Status { status, error: e } => return error(*status, e),
@@ -610,17 +530,10 @@ async fn chat(app: &App, req: &Value, name: &str) -> Response {
         app.set_loaded(&canonical, !unload);
         let line = json!({"model": name, "created_at": now(), "message": {"role": "assistant", "content": ""},
                           "done_reason": if unload { "unload" } else { "load" }, "done": true});
-        return if stream {
-            lines(&[line])
-        } else {
-            json_response(200, &line)
-        };
+        return if stream { lines(&[line]) } else { json_response(200, &line) };
     }
     app.set_loaded(&canonical, true);
-    let chars: usize = messages
-        .iter()
-        .map(|m| m["content"].as_str().map_or(0, str::len))
-        .sum();
+    let chars: usize = messages.iter().map(|m| m["content"].as_str().map_or(0, str::len)).sum();
     let job = Job {
         chunks: model.stream_chunks(),
         logprobs: req["logprobs"] == json!(true) && !model.logprobs.is_empty(),
@@ -632,35 +545,26 @@ async fn chat(app: &App, req: &Value, name: &str) -> Response {
         return stream_chat(app.clone(), job, unload);
     }
     let mut shutdown = app.shutdown.clone();
-    let delay = Duration::from_millis(
-        job.model
-            .chunk_delay_ms
-            .saturating_mul(job.chunks.len() as u64),
-    );
+    let delay = Duration::from_millis(job.model.chunk_delay_ms.saturating_mul(job.chunks.len() as u64));
     let response = match &job.model.behaviour {
         Behaviour::Stall { .. } => {
             let _ = shutdown.changed().await;
             error(500, "fake ollama shutting down")
         }
         Behaviour::ErrorLine { message, .. } => error(500, message),
-        Behaviour::Malformed { .. } => (
-            [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-            job.malformed(),
-        )
-            .into_response(),
+        Behaviour::Malformed { .. } => {
+            ([(header::CONTENT_TYPE, "application/json; charset=utf-8")], job.malformed()).into_response()
+        }
         Behaviour::Disconnect { .. } => {
-            let s = futures_util::stream::once(async {
-                Err::<Bytes, _>(io::Error::other("fake disconnect"))
-            });
+            let s = futures_util::stream::once(async { Err::<Bytes, _>(io::Error::other("fake disconnect")) });
             Body::from_stream(s).into_response()
         }
         _ => {
             tokio::time::sleep(delay).await;
             let mut done = job.done(&job.chunks.concat());
             if job.logprobs {
-                done["logprobs"] = (0..job.chunks.len())
-                    .map(|i| json!({"token": job.chunks[i], "logprob": job.logprob(i)}))
-                    .collect();
+                done["logprobs"] =
+                    (0..job.chunks.len()).map(|i| json!({"token": job.chunks[i], "logprob": job.logprob(i)})).collect();
             }
             json_response(200, &done)
         }
@@ -685,8 +589,7 @@ fn stream_chat(app: App, job: Job, unload: bool) -> Response {
             app.set_loaded(&job.model.name, false);
         }
     });
-    let body =
-        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
     ndjson(Body::from_stream(body))
 }
 
@@ -699,17 +602,13 @@ async fn produce(tx: &mpsc::Sender<Chunk>, job: &Job) -> Option<()> {
     }
     match &job.model.behaviour {
         Behaviour::Stall { .. } => tx.closed().await,
-        Behaviour::ErrorLine { message, .. } => {
-            send(format!("{}\n", json!({ "error": message }))).await?
-        }
+        Behaviour::ErrorLine { message, .. } => send(format!("{}\n", json!({ "error": message }))).await?,
         Behaviour::Malformed { .. } => send(job.malformed()).await?,
         Behaviour::Disconnect { .. } => {
             // Give hyper time to flush the earlier chunks: a body error
             // closes the socket without writing what is still buffered.
             tokio::time::sleep(Duration::from_millis(50)).await;
-            tx.send(Err(io::Error::other("fake disconnect")))
-                .await
-                .ok()?;
+            tx.send(Err(io::Error::other("fake disconnect"))).await.ok()?;
         }
         _ => send(format!("{}\n", job.done(""))).await?,
     }

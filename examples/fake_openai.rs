@@ -1,0 +1,68 @@
+//! Runs the test fake of an OpenAI-compatible server as its own process:
+//! `cargo run --example fake_openai -- [--port N] [--scenario FILE.json] [--ignore-stdin]`
+//!
+//! Prints `listening on http://127.0.0.1:PORT` once, then serves until killed
+//! or until stdin reaches EOF, so that a parent that dies takes it down
+//! (`--ignore-stdin` turns that off, e.g. for `&` in a shell).
+
+#[path = "../tests/support/fake_openai.rs"]
+mod fake_openai;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use tokio::io::AsyncReadExt;
+
+fn parse_args() -> Result<(u16, fake_openai::Scenario, bool), String> {
+    let (mut port, mut scenario, mut ignore_stdin) = (0, fake_openai::default_scenario(), false);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--port" => {
+                let v = args.next().ok_or("--port needs a value")?;
+                port = v.parse().map_err(|e| format!("bad --port {v:?}: {e}"))?;
+            }
+            "--scenario" => {
+                let path = args.next().ok_or("--scenario needs a file")?;
+                let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+                scenario = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
+            }
+            "--ignore-stdin" => ignore_stdin = true,
+            "-h" | "--help" => {
+                return Err("usage: fake_openai [--port N] [--scenario FILE.json] [--ignore-stdin]".into());
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok((port, scenario, ignore_stdin))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let (port, scenario, ignore_stdin) = match parse_args() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("fake_openai: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match fake_openai::FakeOpenAi::start_on(SocketAddr::from(([127, 0, 0, 1], port)), scenario).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("fake_openai: cannot listen on 127.0.0.1:{port}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "listening on {}", server.url());
+    let _ = stdout.flush();
+    drop(stdout);
+    if ignore_stdin {
+        std::future::pending::<()>().await;
+    }
+    let (mut stdin, mut buf) = (tokio::io::stdin(), [0u8; 1024]);
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+    drop(server);
+    ExitCode::SUCCESS
+}
