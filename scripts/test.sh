@@ -16,6 +16,9 @@ cargo clippy --all-targets --locked -- -D warnings
 step "cargo test"
 cargo test --locked
 
+step "HTTP endpoint: schemathesis against openapi/openapi.json"
+scripts/http-schemathesis.sh
+
 if [ -x scripts/editor-tests.sh ]; then
   step "editor integrations"
   scripts/editor-tests.sh

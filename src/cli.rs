@@ -2,8 +2,9 @@
 //!
 //! stdout carries only the command's result (the answer, the code, the JSON); everything
 //! else (decisions, progress, warnings) goes to stderr, so the output can be piped.
-//! Exit codes: 0 success, 1 runtime failure (including the user's "Cancel"), 2 usage or
-//! config error.
+//! Exit codes: 0 success, 1 runtime failure (including the user's "Cancel"; for `check`,
+//! findings), 2 usage or config error, 3 `generate` produced dangerous shell code (not
+//! printed; `--allow-dangerous` prints it).
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -23,6 +24,7 @@ use crate::vram::{self, AmdProbe, CommandProbe, NvmlProbe, VramProbe};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
+const EXIT_DANGER: u8 = 3;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,8 +59,15 @@ enum Command {
     Ask(RunArgs),
     /// Explain a command or code; the explanation streams to stdout.
     Explain(RunArgs),
-    /// Generate code from a description; prints only the code.
-    Generate(RunArgs),
+    /// Generate code from a description; prints only the code. Shell code is checked first:
+    /// findings go to stderr; dangerous code is not printed (exit code 3).
+    Generate(GenerateArgs),
+    /// Check a shell script (the structural check, plus bash -n and shellcheck when
+    /// installed); prints FILE:LINE:COL: CATEGORY: MESSAGE; exit code 1 when anything is found.
+    Check {
+        /// The script; `-` or nothing reads stdin.
+        file: Option<PathBuf>,
+    },
     /// Print the spec's /infer result as JSON.
     Infer {
         /// Output JSON (the only format; accepted for compatibility with the spec's wording).
@@ -81,6 +90,12 @@ enum Command {
     Unload { model: Option<String> },
     /// Pull the configured models (or one named model) with progress.
     Pull { model: Option<String> },
+    /// Serve the HTTP API (POST /infer, GET /route, /health, /metrics, /openapi.json).
+    ServeHttp {
+        /// Address to listen on, IP:PORT (default: http.listen, 127.0.0.1:8765).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -127,6 +142,15 @@ struct RunArgs {
     /// At a VRAM warning, let the fast model answer.
     #[arg(long, conflicts_with = "yes")]
     fast_on_warning: bool,
+}
+
+#[derive(Args, Debug)]
+struct GenerateArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Print the code even when the safety check finds it dangerous (exit code 0).
+    #[arg(long)]
+    allow_dangerous: bool,
 }
 
 /// A failure with its exit code; the message is printed once, to stderr.
@@ -226,7 +250,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Route { json, query } => route(config, &query, json),
         Command::Ask(args) => answer(config, Task::Ask, args, OutputMode::Stream).await,
         Command::Explain(args) => answer(config, Task::Explain, args, OutputMode::Stream).await,
-        Command::Generate(args) => answer(config, Task::Generate, args, OutputMode::Code).await,
+        Command::Generate(args) => generate(config, args).await,
+        Command::Check { file } => check(&config, file).await,
         Command::Infer { run, .. } => answer(config, run.query.task, run, OutputMode::Json).await,
         Command::Vram { json } => vram_command(&config, json).await,
         Command::Doctor => doctor(config, source).await,
@@ -236,6 +261,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Config(_) => unreachable!("handled above"),
         Command::Unload { model } => unload(config, model).await,
         Command::Pull { model } => pull(config, model).await,
+        Command::ServeHttp { listen } => crate::http::serve(config, listen).await.map_err(|e| match e {
+            crate::http::ServeError::Usage(m) => Failure::usage(m),
+            crate::http::ServeError::Runtime(m) => Failure::runtime(m),
+        }),
     }
 }
 
@@ -439,6 +468,64 @@ async fn answer(config: Config, task: Task, args: RunArgs, mode: OutputMode) -> 
     }
 }
 
+/// `generate`: the code on stdout once the safety check passed; its findings on stderr.
+async fn generate(config: Config, args: GenerateArgs) -> Result<(), Failure> {
+    let run = args.run;
+    let text = read_query(&run.query.query)?;
+    let lang = config.language;
+    let consent = TerminalConsent { yes: run.yes, fast: run.fast_on_warning, language: lang };
+    let dispatcher = Dispatcher::new(config);
+    let job = Job { task: Task::Generate, text, language: run.query.language.clone(), tier: run.query.tier };
+    let mut observer = CliObserver { mode: OutputMode::Code, printed_any: false };
+    let checked = crate::safety::flow::run_checked(&dispatcher, &job, &consent, &mut observer, true).await?;
+    report_done(&checked.outcome);
+    if let Some(safety) = &checked.safety {
+        if let Some(retry) = &safety.retry {
+            eprintln!("llm-router-lsp: {}", retry.note(lang));
+        }
+        for f in &safety.report.findings {
+            eprintln!("llm-router-lsp: {}", f.lint_line("generated"));
+        }
+        if safety.report.has_danger() && !args.allow_dangerous {
+            return Err(Failure {
+                code: EXIT_DANGER,
+                message: "the generated code is dangerous (see above) and was not printed; \
+                          --allow-dangerous prints it anyway"
+                    .into(),
+            });
+        }
+    }
+    let mut code = extract::code_from_answer(&checked.outcome.text);
+    if !code.is_empty() && !code.ends_with('\n') {
+        code.push('\n');
+    }
+    write_stdout(&code)
+}
+
+/// `check`: the safety check alone, printed like a linter's findings.
+async fn check(config: &Config, file: Option<PathBuf>) -> Result<(), Failure> {
+    let (name, script) = match file.filter(|f| f.as_os_str() != "-") {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+            (path.display().to_string(), text)
+        }
+        None => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| Failure::usage(format!("cannot read the script from stdin: {e}")))?;
+            ("-".to_string(), text)
+        }
+    };
+    let (out, notes, failed) = crate::safety::external::check_file(&name, &script, &config.safety).await;
+    for note in notes {
+        eprintln!("llm-router-lsp: {note}");
+    }
+    write_stdout(&out)?;
+    failed.map_or(Ok(()), |message| Err(Failure::runtime(message)))
+}
+
 fn report_done(outcome: &crate::dispatch::JobOutcome) {
     let confidence = outcome.confidence.map(|c| format!(", confidence {c:.2}")).unwrap_or_default();
     eprintln!(
@@ -520,15 +607,23 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
             }
         }
         let available = backend.available_models().await.unwrap_or_default();
+        let is_ollama = matches!(config.backends.get(name), Some(config::BackendConfig::Ollama { .. }));
         for (tier, model, _) in used_by {
             match available.iter().find(|m| same_model(&m.name, &model)) {
-                Some(m) => {
+                Some(m) if m.size_bytes > 0 => {
                     out.push_str(&format!("  {tier} model {model}: pulled ({:.1} GB)\n", m.size_bytes as f64 / 1e9))
+                }
+                Some(_) => out.push_str(&format!("  {tier} model {model}: available\n")),
+                None if is_ollama => {
+                    problems += 1;
+                    out.push_str(&format!(
+                        "  {tier} model {model}: PROBLEM: not pulled; run `ollama pull {model}` or `llm-router-lsp pull`\n"
+                    ));
                 }
                 None => {
                     problems += 1;
                     out.push_str(&format!(
-                        "  {tier} model {model}: PROBLEM: not pulled; run `ollama pull {model}` or `llm-router-lsp pull`\n"
+                        "  {tier} model {model}: PROBLEM: not served; load it in that server or fix the tier's name (see its /v1/models)\n"
                     ));
                 }
             }
@@ -546,6 +641,9 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
             out.push_str(&format!("VRAM probe {}: PROBLEM: {e}\n", dispatcher.probe().name()));
         }
     }
+    let (safety, safety_problems) = crate::safety::external::doctor(&config.safety);
+    out.push_str(&safety);
+    problems += safety_problems;
     write_stdout(&out)?;
     if problems > 0 {
         return Err(Failure::runtime(format!("{problems} problem(s) found; see above")));

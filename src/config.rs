@@ -163,6 +163,7 @@ pub struct FileConfig {
     pub vram: Option<FileVram>,
     pub lsp: Option<FileLsp>,
     pub http: Option<FileHttp>,
+    pub safety: Option<crate::safety::FileSafety>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -248,6 +249,8 @@ pub struct Config {
     pub vram: VramConfig,
     pub lsp: LspConfig,
     pub http: HttpConfig,
+    /// The safety check of shell code (`crate::safety`).
+    pub safety: crate::safety::SafetyConfig,
 }
 
 /// The HTTP API's settings (`serve-http`).
@@ -589,6 +592,7 @@ impl Config {
                 max_body_bytes: 1024 * 1024,
                 max_concurrent: 4,
             },
+            safety: crate::safety::SafetyConfig::default(),
         }
     }
 
@@ -665,6 +669,9 @@ impl Config {
             set(&mut c.on_vram_warning, h.on_vram_warning);
             set(&mut c.max_body_bytes, h.max_body_bytes);
             set(&mut c.max_concurrent, h.max_concurrent);
+        }
+        if let Some(s) = file.safety {
+            self.safety.apply(s);
         }
         self.validate(path)?;
         Ok(self)
