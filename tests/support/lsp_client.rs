@@ -41,6 +41,8 @@ impl Default for ClientOptions {
 #[derive(Default)]
 struct Shared {
     received: Vec<Value>,
+    /// When each of `received` arrived (read, before it was answered).
+    received_at: Vec<std::time::Instant>,
     documents: HashMap<String, (String, i32)>,
     consent: Option<ConsentReply>,
     pending: HashMap<i64, oneshot::Sender<Value>>,
@@ -207,8 +209,21 @@ impl TestClient {
         self.shared.lock().unwrap().documents[uri].0.clone()
     }
 
+    /// Forgets what was received so far (long benchmark loops).
+    pub fn clear_received(&self) {
+        let mut s = self.shared.lock().unwrap();
+        s.received.clear();
+        s.received_at.clear();
+    }
+
     pub fn received(&self) -> Vec<Value> {
         self.shared.lock().unwrap().received.clone()
+    }
+
+    /// Each received message with the moment it arrived.
+    pub fn received_with_times(&self) -> Vec<(std::time::Instant, Value)> {
+        let s = self.shared.lock().unwrap();
+        s.received_at.iter().copied().zip(s.received.iter().cloned()).collect()
     }
 
     pub fn messages(&self, method: &str) -> Vec<Value> {
@@ -227,6 +242,48 @@ impl TestClient {
                 panic!("timed out waiting for {what}; received: {:#?}", self.received());
             }
         }
+    }
+
+    /// Waits until the received messages as a whole satisfy `pred`; panics after `secs`.
+    pub async fn wait_until(&self, secs: u64, what: &str, pred: impl Fn(&[Value]) -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        loop {
+            let notified = self.notify.notified();
+            if pred(&self.received()) {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("timed out waiting for {what}; received: {:#?}", self.received());
+            }
+        }
+    }
+
+    /// `(type, text)` of every `window/showMessage` so far, in order.
+    pub fn show_messages(&self) -> Vec<(i64, String)> {
+        self.messages("window/showMessage")
+            .iter()
+            .map(|m| (m["params"]["type"].as_i64().unwrap(), m["params"]["message"].as_str().unwrap().to_string()))
+            .collect()
+    }
+
+    /// Waits for the `n`th (1-based) `window/showMessage` containing `contains` and returns
+    /// its text: for a client that runs several jobs one after the other.
+    pub async fn wait_nth_show_message(&self, contains: &str, n: usize) -> String {
+        let matching = |all: &[Value]| -> Vec<String> {
+            all.iter()
+                .filter(|m| m["method"] == "window/showMessage")
+                .filter_map(|m| m["params"]["message"].as_str())
+                .filter(|t| t.contains(contains))
+                .map(str::to_string)
+                .collect()
+        };
+        self.wait_until(20, &format!("showMessage #{n} containing {contains:?}"), |all| matching(all).len() >= n).await;
+        matching(&self.received()).swap_remove(n - 1)
+    }
+
+    /// `workspace/executeCommand`; the whole response (`result` or `error`).
+    pub async fn execute(&self, command: &str, argument: Value) -> Value {
+        self.request("workspace/executeCommand", json!({"command": command, "arguments": [argument]})).await
     }
 
     /// Waits for the job's closing `window/showMessage` and returns its text.
@@ -292,10 +349,15 @@ async fn read_loop(
             return;
         }
         let msg: Value = serde_json::from_slice(&body).unwrap();
+        let at = std::time::Instant::now();
         for reply in handle(&msg, &shared) {
             write_message(&writer, &reply).await;
         }
-        shared.lock().unwrap().received.push(msg);
+        {
+            let mut s = shared.lock().unwrap();
+            s.received.push(msg);
+            s.received_at.push(at);
+        }
         notify.notify_waiters();
     }
 }
@@ -305,10 +367,10 @@ async fn read_loop(
 fn handle(msg: &Value, shared: &Mutex<Shared>) -> Vec<Value> {
     let mut s = shared.lock().unwrap();
     if msg.get("method").is_none() {
-        if let Some(id) = msg["id"].as_i64() {
-            if let Some(tx) = s.pending.remove(&id) {
-                let _ = tx.send(msg.clone());
-            }
+        if let Some(id) = msg["id"].as_i64()
+            && let Some(tx) = s.pending.remove(&id)
+        {
+            let _ = tx.send(msg.clone());
         }
         return Vec::new();
     }
