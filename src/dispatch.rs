@@ -341,7 +341,8 @@ impl Dispatcher {
         }
         let Some(cost) = self.model_cost(backend.as_ref(), decision.tier, &decision.model).await else {
             // Loading will fail and the fallback decides; a warning now would ask for nothing.
-            status.note = Some(format!("VRAM check skipped: {} is not available on {}", decision.model, backend.address()));
+            status.note =
+                Some(format!("VRAM check skipped: {} is not available on {}", decision.model, backend.address()));
             return Ok(status);
         };
         let reading = status.reading.as_ref().expect("set above");

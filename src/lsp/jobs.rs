@@ -18,15 +18,17 @@ use tower_lsp_server::ls_types::request::{ShowMessageRequest, WorkDoneProgressCr
 use tower_lsp_server::ls_types::*;
 
 use super::position::{line_end, to_char};
+use super::safety;
 use super::state::{PendingConsent, Shared};
 use super::{CMD_ASK, CMD_EXPLAIN, CMD_GENERATE};
 use crate::actions::Task;
-use crate::actions::edits::{self, LineSelection};
+use crate::actions::edits::{self, LineInsert, LineSelection};
 use crate::backend::BackendError;
 use crate::config::{Language, WarningWithoutDialog};
 use crate::dispatch::{Consent, ConsentError, Job, JobError, JobObserver, JobOutcome, Quiet, VramWarning};
 use crate::i18n::{self, ConsentAnswer};
 use crate::router::{ModelTier, RouteDecision};
+use crate::safety::flow::check_outcome;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CommandArgs {
@@ -359,9 +361,15 @@ async fn run(
         usage: 0.0,
     };
     let consent = lsp_consent(shared, client, preset, Some(target));
+    // Generated shell code is checked; a retry after a syntax error asks about VRAM anew.
+    let retry_consent = lsp_consent(shared, client, None, None);
     let mut observer = ChannelObserver(tx);
     let result = tokio::select! {
-        r = dispatcher.run_decided(&dispatch_job, decision, started, &consent, &mut observer) => Some(r),
+        r = async {
+            let outcome = dispatcher.run_decided(&dispatch_job, decision, started, &consent, &mut observer).await?;
+            let checked = check_outcome(&dispatcher, &dispatch_job, outcome, &retry_consent, &mut observer, false);
+            Ok::<_, JobError>(checked.await)
+        } => Some(r),
         _ = cancel.cancelled() => None,
     };
     drop(observer);
@@ -395,20 +403,35 @@ async fn run(
             end(ending.into()).await;
             (typ, text)
         }
-        Some(Ok(outcome)) => {
-            end(format!("{} answered", outcome.decision.model)).await;
+        Some(Ok(checked)) => {
+            end(format!("{} answered", checked.outcome.decision.model)).await;
+            let (outcome, note, generated) = match safety::gate(client, &config, &job.language, checked).await {
+                safety::Gate::Insert { outcome, note, generated } => (outcome, note, generated),
+                safety::Gate::Cancel { outcome } => {
+                    let log = format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text);
+                    client.log_message(MessageType::INFO, log).await;
+                    client.show_message(MessageType::INFO, i18n::cancelled_nothing_inserted(lang)).await;
+                    return;
+                }
+            };
             match apply(shared, client, &job, &outcome, config.lsp.comment_width, timeout).await {
-                Ok(()) => (
-                    MessageType::INFO,
-                    i18n::answered(
+                Ok(insert) => {
+                    if let Some(generated) = generated {
+                        safety::add_generated(shared, client, &job.uri, &insert, generated);
+                    }
+                    let mut summary = i18n::answered(
                         lang,
                         &outcome.decision.model,
                         outcome.processing_time.as_secs_f64(),
                         outcome.decision.tier.as_str(),
                         &outcome.decision.reasons_text(),
                         outcome.fallback.as_deref(),
-                    ),
-                ),
+                    );
+                    if let Some(note) = note {
+                        summary = format!("{summary} {note}");
+                    }
+                    (MessageType::INFO, summary)
+                }
                 Err(problem) => {
                     // Nothing is lost: the answer goes to the log.
                     let log = format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text);
@@ -430,17 +453,17 @@ async fn apply(
     outcome: &JobOutcome,
     width: usize,
     timeout: Duration,
-) -> Result<(), String> {
+) -> Result<LineInsert, String> {
     let lang = shared.dispatcher().config().language;
     for _attempt in 0..2 {
-        let (edit, version) = build_edit(shared, job, &outcome.text, width)
+        let (edit, version, insert) = build_edit(shared, job, &outcome.text, width)
             .ok_or_else(|| i18n::nothing_inserted_changed(lang, &outcome.decision.model))?;
         let response = tokio::time::timeout(timeout, client.apply_edit(edit))
             .await
             .map_err(|_| format!("the editor did not answer workspace/applyEdit within {} s", timeout.as_secs()))?
             .map_err(|e| format!("the editor refused the edit: {e}"))?;
         if response.applied {
-            return Ok(());
+            return Ok(insert);
         }
         let current = shared.lock().documents.get(&job.uri).map(|d| d.version);
         if current == Some(version) {
@@ -450,7 +473,7 @@ async fn apply(
     Err(i18n::nothing_inserted_changed(lang, &outcome.decision.model))
 }
 
-fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Option<(WorkspaceEdit, i32)> {
+fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Option<(WorkspaceEdit, i32, LineInsert)> {
     let s = shared.lock();
     let doc = s.documents.get(&job.uri)?;
     let lines_owned = doc.all_lines();
@@ -493,7 +516,7 @@ fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Opt
     } else {
         WorkspaceEdit { changes: Some(HashMap::from([(job.uri.clone(), vec![text_edit])])), ..WorkspaceEdit::default() }
     };
-    Some((edit, doc.version))
+    Some((edit, doc.version, insert))
 }
 
 #[derive(Debug, Deserialize)]

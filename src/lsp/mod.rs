@@ -9,6 +9,7 @@
 mod documents;
 mod jobs;
 mod position;
+mod safety;
 mod state;
 
 use std::path::PathBuf;
@@ -99,15 +100,19 @@ impl LanguageServer for RouterLanguageServer {
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let uri = params.text_document.uri.clone();
         self.shared.did_open(params.text_document);
+        safety::document_changed(&self.shared, &self.client, uri, safety::OPEN_DELAY);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         self.shared.did_change(&params.text_document, &params.content_changes);
+        safety::document_changed(&self.shared, &self.client, params.text_document.uri, safety::CHANGE_DELAY);
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.shared.did_close(&params.text_document.uri);
+        safety::document_closed(&self.shared, &self.client, &params.text_document.uri).await;
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {

@@ -53,6 +53,8 @@ pub struct State {
     pub pending_consent: Vec<PendingConsent>,
     /// A config error to show once, after `initialized`.
     pub config_error: Option<String>,
+    /// Diagnostics of the safety check.
+    pub safety: super::safety::SafetyDocs,
 }
 
 pub struct Shared {
@@ -80,6 +82,7 @@ impl Shared {
                 next_job: 1,
                 pending_consent: Vec::new(),
                 config_error: error,
+                safety: Default::default(),
             }),
             config_path,
             env,

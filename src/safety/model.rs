@@ -1,0 +1,1474 @@
+//! The script as the shell would run it: every simple command (through wrappers such as
+//! `sudo`, `env`, `xargs`, `find -exec`, and inside pipelines, lists, loops, functions,
+//! subshells, substitutions, `sh -c '…'`, `eval`, heredocs fed to a shell), every
+//! redirection, downloads that a shell runs, and fork bombs. Quoted text, comments, heredocs
+//! fed to other programs and the arguments of `echo`, `printf` or `grep` stay data.
+//!
+//! Parsed once with tree-sitter-bash; a thread-local parser is reused.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use tree_sitter::{Node, Parser, Tree};
+
+use super::words::{self, Piece, Word, basename};
+
+/// Nested scripts (`sh -c`, `eval`, heredocs) are followed this deep.
+const MAX_DEPTH: usize = 4;
+/// Nested scripts longer than this are not parsed.
+const MAX_NESTED_BYTES: usize = 256 * 1024;
+
+/// Programs that fetch from the network and can write what they fetch to stdout.
+pub const DOWNLOADERS: &[&str] = &["curl", "wget", "fetch", "http", "https", "xh", "lwp-request", "GET", "aria2c"];
+/// Shells: `-c STRING` runs the string; without a script operand they read the program from stdin.
+pub const SHELLS: &[&str] = &["sh", "bash", "zsh", "dash", "ksh", "mksh", "ash", "fish", "csh", "tcsh", "yash"];
+/// Interpreters that read a program from stdin without a script operand.
+pub const INTERPRETERS: &[&str] = &[
+    "python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua", "tclsh", "pwsh", "Rscript", "deno",
+    "bun",
+];
+/// Options of interpreters whose argument is the program (`python -c`, `perl -e`).
+const INLINE_PROGRAM_OPTIONS: &[&str] = &["-c", "-e", "-E", "-m", "-r", "-p", "--eval", "--print", "-x"];
+/// Command substitutions that never expand to nothing.
+const NON_EMPTY_SUBSTITUTIONS: &[&str] = &["pwd", "dirname", "realpath", "date", "hostname", "whoami", "id", "uname"];
+/// Variables that are set and non-empty in any shell.
+const NON_EMPTY_VARIABLES: &[&str] = &[
+    "PWD",
+    "OLDPWD",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PATH",
+    "HOSTNAME",
+    "UID",
+    "EUID",
+    "PPID",
+    "BASHPID",
+    "RANDOM",
+    "SECONDS",
+    "LINENO",
+    "BASH",
+    "BASH_VERSION",
+    "$",
+    "!",
+    "?",
+    "#",
+    "-",
+    "0",
+];
+
+/// A command that runs other commands: how to find the inner one.
+pub struct Wrapper {
+    pub name: &'static str,
+    /// Options that take the next word as their argument.
+    pub arg_options: &'static [&'static str],
+    /// Options after which no command follows (`command -v`, `sudo -l`).
+    pub no_command: &'static [&'static str],
+    /// Options whose argument is a script (`env -S`, `flock -c`, `runuser -c`).
+    pub script_options: &'static [&'static str],
+    /// Operands before the command (`timeout DURATION`, `chroot DIR`).
+    pub operands: usize,
+    /// `NAME=VALUE` words may precede the command.
+    pub assignments: bool,
+}
+
+const fn wrapper(name: &'static str, arg_options: &'static [&'static str]) -> Wrapper {
+    Wrapper { name, arg_options, no_command: &[], script_options: &[], operands: 0, assignments: false }
+}
+
+/// The wrappers looked through. Data: add one here and the rules see through it.
+pub const WRAPPERS: &[Wrapper] = &[
+    Wrapper {
+        no_command: &[
+            "-l",
+            "--list",
+            "-v",
+            "--validate",
+            "-K",
+            "--remove-timestamp",
+            "-e",
+            "--edit",
+            "-V",
+            "--version",
+        ],
+        assignments: true,
+        ..wrapper(
+            "sudo",
+            &[
+                "-u",
+                "-g",
+                "-C",
+                "-D",
+                "-p",
+                "-r",
+                "-t",
+                "-T",
+                "-U",
+                "-h",
+                "--user",
+                "--group",
+                "--close-from",
+                "--chdir",
+                "--prompt",
+                "--role",
+                "--type",
+                "--command-timeout",
+                "--other-user",
+                "--host",
+            ],
+        )
+    },
+    wrapper("doas", &["-u", "-C"]),
+    Wrapper {
+        script_options: &["-S", "--split-string"],
+        assignments: true,
+        ..wrapper("env", &["-u", "--unset", "-C", "--chdir", "-P"])
+    },
+    Wrapper { no_command: &["-v", "-V"], ..wrapper("command", &[]) },
+    wrapper("builtin", &[]),
+    wrapper("exec", &["-a"]),
+    wrapper("nohup", &[]),
+    wrapper("time", &["-f", "--format", "-o", "--output"]),
+    wrapper("nice", &["-n", "--adjustment"]),
+    Wrapper { no_command: &["-p", "-P", "-u", "--pid", "--pgid", "--uid"], ..wrapper("ionice", &["-c", "-n"]) },
+    Wrapper { operands: 1, ..wrapper("timeout", &["-s", "--signal", "-k", "--kill-after"]) },
+    wrapper("stdbuf", &["-i", "-o", "-e", "--input", "--output", "--error"]),
+    wrapper("setsid", &[]),
+    Wrapper { operands: 1, ..wrapper("chroot", &["--userspec", "--groups"]) },
+    Wrapper { operands: 1, no_command: &["-p", "--pid"], ..wrapper("taskset", &[]) },
+    Wrapper { operands: 1, script_options: &["-c", "--command"], ..wrapper("flock", &["-w", "--timeout", "-E"]) },
+    wrapper("unbuffer", &[]),
+    wrapper("pkexec", &["--user"]),
+    Wrapper { script_options: &["-c", "--command"], ..wrapper("runuser", &["-u", "-g", "-G", "--user", "--group"]) },
+    wrapper("busybox", &[]),
+    wrapper(
+        "systemd-run",
+        &["-u", "--unit", "-p", "--property", "--uid", "--gid", "-E", "--setenv", "--description", "--slice"],
+    ),
+    wrapper("catchsegv", &[]),
+    wrapper("strace", &["-o", "-e", "-s", "-P", "-E", "-u"]),
+];
+
+/// One simple command as it runs: its name (basename), its arguments after wrappers.
+#[derive(Debug, Clone)]
+pub struct Cmd {
+    pub name: String,
+    pub args: Vec<Word>,
+    pub span: Range<usize>,
+    /// The wrappers it ran through, outermost first.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub via: Vec<String>,
+    /// A shell or interpreter that reads its program from stdin.
+    pub stdin_program: bool,
+    /// The working directory when known (after `cd /`), as expanded.
+    pub cwd: Option<Vec<Piece>>,
+}
+
+impl Cmd {
+    /// A relative path made absolute with the known working directory.
+    pub fn resolve(&self, w: &Word) -> Word {
+        let relative = match w.pieces.first() {
+            Some(Piece::Lit { text, .. }) => !text.starts_with('/'),
+            Some(Piece::Home | Piece::Opaque | Piece::MaybeEmpty { .. } | Piece::OneOf(_)) | None => false,
+        };
+        match &self.cwd {
+            Some(cwd) if relative => {
+                let mut pieces = cwd.clone();
+                pieces.push(Piece::lit("/", true));
+                pieces.extend(w.pieces.iter().cloned());
+                Word { pieces, ..w.clone() }
+            }
+            _ => w.clone(),
+        }
+    }
+
+    pub fn arg(&self, i: usize) -> Option<String> {
+        self.args.get(i).and_then(Word::literal)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Redirect {
+    /// `>`, `>>`, `&>`, `<`, …
+    pub op: String,
+    pub target: Word,
+    pub span: Range<usize>,
+}
+
+impl Redirect {
+    pub fn writes(&self) -> bool {
+        matches!(self.op.as_str(), ">" | ">>" | ">|" | "&>" | "&>>" | "<>" | ">&")
+    }
+}
+
+/// Downloaded code run by a shell or interpreter.
+#[derive(Debug, Clone)]
+pub struct DownloadExec {
+    pub span: Range<usize>,
+    pub downloader: String,
+    pub interpreter: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ForkBomb {
+    pub span: Range<usize>,
+    pub name: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Model {
+    pub cmds: Vec<Cmd>,
+    pub redirects: Vec<Redirect>,
+    pub downloads: Vec<DownloadExec>,
+    pub fork_bombs: Vec<ForkBomb>,
+}
+
+/// What [`Walker::visit`] does with a node kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Visit {
+    Skip,
+    Comment,
+    Command,
+    Assignment,
+    Declaration,
+    For,
+    Pipeline,
+    Redirected,
+    FileRedirect,
+    Function,
+}
+
+static VISITS: std::sync::OnceLock<Vec<Visit>> = std::sync::OnceLock::new();
+
+fn visit_table() -> Vec<Visit> {
+    let language: tree_sitter::Language = tree_sitter_bash::LANGUAGE.into();
+    let mut table = vec![Visit::Skip; language.node_kind_count()];
+    for (id, slot) in table.iter_mut().enumerate() {
+        let Some(kind) = language.node_kind_for_id(id as u16) else { continue };
+        if !language.node_kind_is_named(id as u16) {
+            continue;
+        }
+        *slot = match kind {
+            "comment" => Visit::Comment,
+            "command" => Visit::Command,
+            "variable_assignment" => Visit::Assignment,
+            "declaration_command" | "unset_command" => Visit::Declaration,
+            "for_statement" => Visit::For,
+            "pipeline" => Visit::Pipeline,
+            "redirected_statement" => Visit::Redirected,
+            "file_redirect" => Visit::FileRedirect,
+            "function_definition" => Visit::Function,
+            _ => Visit::Skip,
+        };
+    }
+    table
+}
+
+thread_local! {
+    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
+}
+
+fn parse(src: &str) -> Option<Tree> {
+    PARSER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser.set_language(&tree_sitter_bash::LANGUAGE.into()).ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(src, None)
+    })
+}
+
+/// Builds the model of `src`.
+pub fn build(src: &str) -> Model {
+    let mut model = Model::default();
+    if let Some(tree) = parse(src) {
+        Walker::new(src, Mapping::Exact(0), &mut model, 0, Vars::default()).walk(tree.root_node());
+    }
+    model
+}
+
+/// Where a nested script's bytes are in the checked script.
+#[derive(Debug, Clone)]
+enum Mapping {
+    /// The nested text is verbatim in the script, starting here.
+    Exact(usize),
+    /// Not verbatim (escapes, joined words): everything maps to this span.
+    Whole(Range<usize>),
+}
+
+impl Mapping {
+    fn map(&self, r: Range<usize>) -> Range<usize> {
+        match self {
+            Mapping::Exact(base) => r.start + base..r.end + base,
+            Mapping::Whole(w) => w.clone(),
+        }
+    }
+}
+
+/// Known variable values: each a list of alternatives.
+type Vars = HashMap<String, Vec<Vec<Piece>>>;
+
+/// What a command's stdin carries, when the pipeline shows it.
+#[derive(Debug, Clone, Default)]
+struct Stdin {
+    /// Literal text a shell on the receiving end would run.
+    script: Option<(String, Mapping)>,
+    /// The items `xargs` would read.
+    items: Option<Vec<Word>>,
+}
+
+struct Walker<'s, 'm> {
+    src: &'s str,
+    map: Mapping,
+    model: &'m mut Model,
+    depth: usize,
+    vars: Vars,
+    /// Command nodes already interpreted (by id), with their command's index.
+    built: HashMap<usize, Option<usize>>,
+    /// The working directory after `cd` in the main flow, when known.
+    cwd: Option<Vec<Piece>>,
+}
+
+/// Parsed `find` arguments.
+#[derive(Debug, Clone, Default)]
+pub struct Find {
+    pub starts: Vec<Word>,
+    /// Tests that narrow what is found (`-name`, `-mtime`, …); `-type` alone does not.
+    pub filters: bool,
+    pub delete: bool,
+    /// The start paths themselves are found (no `-mindepth 1`).
+    pub includes_starts: bool,
+    /// Argument ranges of `-exec`/`-execdir`/`-ok`/`-okdir` clauses, without the terminator.
+    pub execs: Vec<Range<usize>>,
+}
+
+const FIND_FILTERS: &[&str] = &[
+    "-name",
+    "-iname",
+    "-path",
+    "-ipath",
+    "-wholename",
+    "-iwholename",
+    "-regex",
+    "-iregex",
+    "-lname",
+    "-ilname",
+    "-mtime",
+    "-mmin",
+    "-atime",
+    "-amin",
+    "-ctime",
+    "-cmin",
+    "-newer",
+    "-anewer",
+    "-cnewer",
+    "-newermt",
+    "-size",
+    "-user",
+    "-group",
+    "-uid",
+    "-gid",
+    "-nouser",
+    "-nogroup",
+    "-perm",
+    "-empty",
+    "-links",
+    "-inum",
+    "-samefile",
+];
+
+pub fn parse_find(args: &[Word]) -> Find {
+    let lit = |i: usize| args.get(i).and_then(Word::literal);
+    let mut i = 0;
+    while let Some(t) = lit(i) {
+        match t.as_str() {
+            "-H" | "-L" | "-P" => i += 1,
+            "-D" => i += 2,
+            t if t.starts_with("-O") => i += 1,
+            _ => break,
+        }
+    }
+    let mut find = Find { includes_starts: true, ..Find::default() };
+    while let Some(w) = args.get(i) {
+        match w.literal().as_deref() {
+            Some(t) if t.starts_with('-') || matches!(t, "(" | "!" | ",") => break,
+            _ => find.starts.push(w.clone()),
+        }
+        i += 1;
+    }
+    while i < args.len() {
+        let t = lit(i).unwrap_or_default();
+        match t.as_str() {
+            "-exec" | "-execdir" | "-ok" | "-okdir" => {
+                let start = i + 1;
+                let mut end = start;
+                while end < args.len() && !matches!(lit(end).as_deref(), Some(";" | "+")) {
+                    end += 1;
+                }
+                find.execs.push(start..end);
+                i = end + 1;
+                continue;
+            }
+            "-delete" => find.delete = true,
+            "-mindepth" => {
+                find.includes_starts = lit(i + 1).as_deref() == Some("0");
+                i += 1;
+            }
+            t if FIND_FILTERS.contains(&t) => {
+                find.filters = true;
+                if !matches!(t, "-empty" | "-nouser" | "-nogroup") {
+                    i += 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    find
+}
+
+impl Find {
+    /// What `{}` (or `find … | xargs`) stands for: without filters the start paths and their
+    /// direct contents (`/var` and `/var/*`); with filters something deeper and unknown.
+    pub fn items(&self, span: &Range<usize>) -> Vec<Word> {
+        let mut out = Vec::new();
+        for start in &self.starts {
+            let mut child = start.clone();
+            child.span = span.clone();
+            if self.filters {
+                child.pieces.extend([Piece::lit("/", true), Piece::Opaque, Piece::lit("/", true), Piece::Opaque]);
+            } else {
+                if self.includes_starts {
+                    let mut s = start.clone();
+                    s.span = span.clone();
+                    out.push(s);
+                }
+                child.pieces.extend([Piece::lit("/", true), Piece::lit("*", false)]);
+            }
+            out.push(child);
+        }
+        out
+    }
+}
+
+/// How a shell is invoked.
+enum ShellMode {
+    /// `-c STRING`: the argument index of the string.
+    Command(usize),
+    /// The program comes from stdin.
+    Stdin,
+    /// A script file (or something unknown) is the program.
+    File,
+}
+
+fn shell_mode(args: &[Word]) -> ShellMode {
+    let (mut i, mut c, mut s) = (0, false, false);
+    while let Some(t) = args.get(i).and_then(Word::literal) {
+        if t == "--" || t == "-" {
+            i += 1;
+            break;
+        }
+        if !(t.starts_with('-') || t.starts_with('+')) || t.len() < 2 {
+            break;
+        }
+        if t.starts_with("--") {
+            i += if matches!(t.as_str(), "--rcfile" | "--init-file") { 2 } else { 1 };
+            continue;
+        }
+        c |= t.contains('c');
+        s |= t.contains('s');
+        i += if t.contains('o') || t.contains('O') { 2 } else { 1 };
+    }
+    if c {
+        return if i < args.len() { ShellMode::Command(i) } else { ShellMode::File };
+    }
+    if s || i >= args.len() { ShellMode::Stdin } else { ShellMode::File }
+}
+
+fn interpreter_reads_stdin(args: &[Word]) -> bool {
+    for w in args {
+        match w.literal().as_deref() {
+            Some("-") => return true,
+            Some(t) if INLINE_PROGRAM_OPTIONS.contains(&t) => return false,
+            Some(t) if t.starts_with('-') => {}
+            _ => return false,
+        }
+    }
+    true
+}
+
+fn is_assignment(text: &str) -> bool {
+    let Some((name, _)) = text.split_once('=') else { return false };
+    !name.is_empty()
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+enum Inner {
+    At(usize),
+    NoCommand,
+    Script(usize),
+}
+
+impl Wrapper {
+    fn inner(&self, words: &[Word], mut i: usize) -> Inner {
+        while let Some(t) = words.get(i).and_then(Word::literal) {
+            if t == "--" {
+                i += 1;
+                break;
+            }
+            if self.name == "env" && t == "-" {
+                i += 1;
+                continue;
+            }
+            if !t.starts_with('-') || t == "-" {
+                break;
+            }
+            if self.no_command.contains(&t.as_str()) {
+                return Inner::NoCommand;
+            }
+            if self.script_options.contains(&t.as_str()) {
+                return Inner::Script(i + 1);
+            }
+            i += if self.arg_options.contains(&t.as_str()) { 2 } else { 1 };
+        }
+        if self.assignments {
+            while words.get(i).and_then(Word::literal).is_some_and(|t| is_assignment(&t)) {
+                i += 1;
+            }
+        }
+        i += self.operands;
+        if i < words.len() { Inner::At(i) } else { Inner::NoCommand }
+    }
+}
+
+/// `xargs` options: the index of the command and the replace string (`-I R`).
+fn xargs_inner(words: &[Word], mut i: usize) -> (usize, Option<String>) {
+    let mut replace = None;
+    const ARG: &[&str] =
+        &["-a", "--arg-file", "-d", "--delimiter", "-E", "-L", "-n", "--max-args", "-P", "--max-procs", "-s"];
+    while let Some(t) = words.get(i).and_then(Word::literal) {
+        if t == "--" {
+            i += 1;
+            break;
+        }
+        if !t.starts_with('-') || t == "-" {
+            break;
+        }
+        if t == "-I" {
+            replace = words.get(i + 1).and_then(Word::literal);
+            i += 2;
+            continue;
+        }
+        if let Some(r) = t.strip_prefix("-I").or_else(|| t.strip_prefix("--replace=")) {
+            replace = Some(r.to_string());
+        } else if t == "-i" || t == "--replace" {
+            replace = Some("{}".into());
+        } else if let Some(r) = t.strip_prefix("-i") {
+            replace = Some(r.to_string());
+        }
+        i += if ARG.contains(&t.as_str()) { 2 } else { 1 };
+    }
+    (i, replace)
+}
+
+/// Splits words at whitespace that came from unquoted expansions (`cmd="rm -rf /"; $cmd`).
+fn split_fields(words: Vec<Word>) -> Vec<Word> {
+    let needs = |w: &Word| {
+        w.pieces.iter().any(|p| matches!(p, Piece::Lit { text, quoted: false } if text.contains(char::is_whitespace)))
+    };
+    if !words.iter().any(needs) {
+        return words;
+    }
+    let mut out = Vec::new();
+    for w in words {
+        if !needs(&w) {
+            out.push(w);
+            continue;
+        }
+        let mut current: Vec<Piece> = Vec::new();
+        for p in w.pieces.iter().cloned() {
+            match p {
+                Piece::Lit { text, quoted: false } if text.contains(char::is_whitespace) => {
+                    let mut parts = text.split(char::is_whitespace).peekable();
+                    while let Some(part) = parts.next() {
+                        if !part.is_empty() {
+                            current.push(Piece::lit(part, false));
+                        }
+                        if parts.peek().is_some() && !current.is_empty() {
+                            out.push(Word { pieces: std::mem::take(&mut current), ..w.clone() });
+                        }
+                    }
+                }
+                other => current.push(other),
+            }
+        }
+        if !current.is_empty() {
+            out.push(Word { pieces: current, ..w });
+        }
+    }
+    out
+}
+
+fn requote(pieces: &[Piece], quoted: bool) -> Vec<Piece> {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit { text, .. } => Piece::Lit { text: text.clone(), quoted },
+            Piece::OneOf(alts) => Piece::OneOf(alts.iter().map(|a| requote(a, quoted)).collect()),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+fn children(node: Node) -> Vec<Node> {
+    let mut cursor = node.walk();
+    node.children(&mut cursor).collect()
+}
+
+/// A pipeline member's command node (through redirections and `!`).
+fn primary_command(stage: Node) -> Option<Node> {
+    match stage.kind() {
+        "command" => Some(stage),
+        "redirected_statement" | "negated_command" => {
+            stage.child_by_field_name("body").or_else(|| stage.named_child(0)).and_then(primary_command)
+        }
+        _ => None,
+    }
+}
+
+/// Runs in the background or in a pipeline (below `stop`, when given).
+fn is_forked(node: Node, stop: Option<Node>) -> bool {
+    let mut current = Some(node);
+    while let Some(n) = current {
+        if Some(n) == stop {
+            break;
+        }
+        if n.kind() == "pipeline" || n.next_sibling().is_some_and(|s| s.kind() == "&") {
+            return true;
+        }
+        current = n.parent();
+    }
+    false
+}
+
+fn inside_loop(node: Node) -> bool {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if matches!(n.kind(), "while_statement" | "for_statement" | "c_style_for_statement" | "function_definition") {
+            return true;
+        }
+        current = n.parent();
+    }
+    false
+}
+
+impl<'s, 'm> Walker<'s, 'm> {
+    fn new(src: &'s str, map: Mapping, model: &'m mut Model, depth: usize, vars: Vars) -> Self {
+        Walker { src, map, model, depth, vars, built: HashMap::new(), cwd: None }
+    }
+
+    fn text(&self, node: Node) -> &'s str {
+        &self.src[node.byte_range()]
+    }
+
+    fn span(&self, node: Node) -> Range<usize> {
+        self.map.map(node.byte_range())
+    }
+
+    /// Visits every node in order. Ancestors are kept on a stack: `Node::parent` searches
+    /// from the root and would make the walk quadratic.
+    fn walk(&mut self, root: Node) {
+        let mut cursor = root.walk();
+        let mut ancestors: Vec<Node> = Vec::new();
+        loop {
+            let node = cursor.node();
+            if self.visit(node, &ancestors) && cursor.goto_first_child() {
+                ancestors.push(node);
+                continue;
+            }
+            loop {
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    return;
+                }
+                ancestors.pop();
+            }
+        }
+    }
+
+    /// Handles a node before its children; false skips them.
+    fn visit(&mut self, node: Node, ancestors: &[Node]) -> bool {
+        // By kind id: `Node::kind` converts a C string on every call.
+        let visit = VISITS.get_or_init(visit_table).get(node.kind_id() as usize).copied().unwrap_or(Visit::Skip);
+        match visit {
+            Visit::Skip => {}
+            Visit::Comment => return false,
+            Visit::Command => {
+                let nested = self.may_nest(node);
+                if let Some(i) = self.command_index(node, &Stdin::default()) {
+                    // `cd` changes the directory for what follows, unless it runs in a subshell.
+                    let kinds = ["subshell", "command_substitution", "process_substitution", "pipeline"];
+                    if matches!(self.model.cmds[i].name.as_str(), "cd" | "pushd" | "popd")
+                        && !ancestors.iter().any(|a| kinds.contains(&a.kind()))
+                    {
+                        self.cwd = self.cd(&self.model.cmds[i]);
+                    }
+                }
+                return nested;
+            }
+            Visit::Assignment => {
+                if ancestors.last().is_none_or(|p| p.kind() != "command") {
+                    self.assign(node);
+                }
+                return self.may_nest(node);
+            }
+            Visit::Declaration => {
+                for child in children(node) {
+                    if child.kind() == "variable_name" {
+                        self.vars.remove(self.text(child));
+                    }
+                }
+            }
+            Visit::For => self.for_loop(node),
+            Visit::Pipeline => self.pipeline(node, ancestors),
+            Visit::Redirected => self.redirected(node),
+            Visit::FileRedirect => self.file_redirect(node),
+            Visit::Function => self.function(node),
+        }
+        true
+    }
+
+    /// Whether a command or assignment can hold more to visit (substitutions, redirections);
+    /// most hold only words, and skipping them halves the walk.
+    fn may_nest(&self, node: Node) -> bool {
+        let text = self.text(node).as_bytes();
+        text.iter().any(|b| matches!(b, b'`' | b'<' | b'>')) || text.windows(2).any(|w| w == b"$(")
+    }
+
+    /// The command for a `command` node, interpreting it once.
+    fn command_index(&mut self, node: Node, stdin: &Stdin) -> Option<usize> {
+        if let Some(idx) = self.built.get(&node.id()) {
+            return *idx;
+        }
+        self.built.insert(node.id(), None);
+        let mut words = Vec::new();
+        let mut stdin = stdin.clone();
+        let mut cursor = node.walk();
+        if cursor.goto_first_child() {
+            loop {
+                let child = cursor.node();
+                match cursor.field_name() {
+                    Some("name") | Some("argument") => words.push(self.eval(child)),
+                    _ if child.kind() == "herestring_redirect" => {
+                        if let Some(arg) = child.named_child(0) {
+                            let w = self.eval(arg);
+                            if let Some(text) = w.literal() {
+                                let span = w.span.clone();
+                                stdin.items = Some(
+                                    text.split_whitespace()
+                                        .map(|t| Word {
+                                            pieces: vec![Piece::lit(t, true)],
+                                            span: span.clone(),
+                                            ..Word::default()
+                                        })
+                                        .collect(),
+                                );
+                                stdin.script = Some((text, self.sub_mapping(&w)));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+        }
+        if let Some(name) = node.child_by_field_name("name")
+            && matches!(self.text(name), "$0" | "${0}" | "\"$0\"")
+            && is_forked(node, None)
+            && inside_loop(node)
+        {
+            self.model.fork_bombs.push(ForkBomb { span: self.span(node), name: "$0".into() });
+        }
+        let idx = self.interpret(split_fields(words), self.span(node), &stdin, Vec::new());
+        self.built.insert(node.id(), idx);
+        idx
+    }
+
+    /// Looks through wrappers and records the command that runs; follows scripts passed as
+    /// strings. Returns the index of the outermost recorded command.
+    fn interpret(
+        &mut self,
+        words: Vec<Word>,
+        span: Range<usize>,
+        stdin: &Stdin,
+        mut via: Vec<String>,
+    ) -> Option<usize> {
+        let mut i = 0;
+        let mut xargs_replace: Option<Option<String>> = None;
+        loop {
+            let name = basename(&words.get(i)?.literal().unwrap_or_default()).to_string();
+            if let Some(w) = WRAPPERS.iter().find(|w| w.name == name) {
+                match w.inner(&words, i + 1) {
+                    Inner::At(j) => {
+                        via.push(name);
+                        i = j;
+                        continue;
+                    }
+                    Inner::Script(j) => {
+                        if let Some(word) = words.get(j) {
+                            self.script_word(word, false);
+                        }
+                        break;
+                    }
+                    Inner::NoCommand => break,
+                }
+            }
+            if name == "xargs" {
+                let (j, replace) = xargs_inner(&words, i + 1);
+                if j >= words.len() {
+                    break;
+                }
+                via.push(name);
+                xargs_replace = Some(replace);
+                i = j;
+                continue;
+            }
+            break;
+        }
+        let name = basename(&words[i].literal().unwrap_or_default()).to_string();
+        let mut words = words;
+        let mut args: Vec<Word> = words.split_off(i + 1);
+        if let (Some(replace), Some(items)) = (&xargs_replace, &stdin.items) {
+            match replace {
+                Some(r) if args.iter().any(|a| a.literal().as_deref() == Some(r.as_str())) => {
+                    args = args
+                        .into_iter()
+                        .flat_map(|a| if a.literal().as_deref() == Some(r.as_str()) { items.clone() } else { vec![a] })
+                        .collect();
+                }
+                _ => args.extend(items.iter().cloned()),
+            }
+        }
+        let mut stdin_program = false;
+        let is_shell = SHELLS.contains(&name.as_str());
+        let is_interpreter = INTERPRETERS.contains(&name.as_str()) || name.starts_with("python3.");
+        if is_shell {
+            match shell_mode(&args) {
+                ShellMode::Command(k) => self.script_word(&args[k], false),
+                ShellMode::Stdin => stdin_program = true,
+                ShellMode::File => {}
+            }
+        } else if is_interpreter {
+            stdin_program = interpreter_reads_stdin(&args);
+        }
+        if (is_shell || is_interpreter || matches!(name.as_str(), "eval" | "source" | "."))
+            && let Some(d) = args.iter().find_map(|a| a.downloads.clone())
+        {
+            {
+                self.model.downloads.push(DownloadExec {
+                    span: span.clone(),
+                    downloader: d,
+                    interpreter: name.clone(),
+                });
+            }
+        }
+        if stdin_program && let Some((text, map)) = &stdin.script {
+            self.nested(text, map.clone(), Vars::default());
+        }
+        match name.as_str() {
+            "eval" => self.script_words(&args, true),
+            "trap" => {
+                if let Some(first) = args.first().filter(|a| !a.is_option() && a.literal().as_deref() != Some("-")) {
+                    self.script_word(first, true);
+                }
+            }
+            "su" => {
+                let mut k = 0;
+                while k < args.len() {
+                    match args[k].literal().as_deref() {
+                        Some("-c" | "--command") => {
+                            if let Some(w) = args.get(k + 1) {
+                                self.script_word(w, false);
+                            }
+                            k += 1;
+                        }
+                        Some(t) if t.starts_with("--command=") => {
+                            if let Some(w) = args[k].strip_prefix("--command=") {
+                                self.script_word(&w, false);
+                            }
+                        }
+                        _ => {}
+                    }
+                    k += 1;
+                }
+            }
+            "ssh" => {
+                const ARG: &[&str] = &[
+                    "-b", "-c", "-D", "-E", "-e", "-F", "-I", "-i", "-J", "-L", "-l", "-m", "-O", "-o", "-p", "-Q",
+                    "-R", "-S", "-W", "-w",
+                ];
+                let mut k = 0;
+                while let Some(t) = args.get(k).and_then(Word::literal).filter(|t| t.starts_with('-')) {
+                    k += if ARG.contains(&t.as_str()) { 2 } else { 1 };
+                }
+                // args[k] is the host; what follows is the remote command.
+                if k + 1 < args.len() {
+                    self.script_words(&args[k + 1..], false);
+                } else {
+                    stdin_program = true;
+                }
+            }
+            "watch" => {
+                const ARG: &[&str] = &["-n", "--interval", "-q", "--equexit"];
+                let mut k = 0;
+                while let Some(t) = args.get(k).and_then(Word::literal).filter(|t| t.starts_with('-')) {
+                    k += if ARG.contains(&t.as_str()) { 2 } else { 1 };
+                }
+                self.script_words(&args[k.min(args.len())..], false);
+            }
+            "read" | "mapfile" | "readarray" => {
+                let mut k = 0;
+                while k < args.len() {
+                    match args[k].literal() {
+                        Some(t) if matches!(t.as_str(), "-a" | "-d" | "-i" | "-n" | "-N" | "-p" | "-t" | "-u") => {
+                            k += 1;
+                        }
+                        Some(t) if !t.starts_with('-') => {
+                            self.vars.remove(&t);
+                        }
+                        _ => {}
+                    }
+                    k += 1;
+                }
+            }
+            "find" => {
+                let find = parse_find(&args);
+                let items = find.items(&span);
+                for clause in &find.execs {
+                    let clause_words: Vec<Word> = args[clause.clone()]
+                        .iter()
+                        .flat_map(|w| match w.literal().as_deref() {
+                            Some("{}") => items.clone(),
+                            _ => vec![w.clone()],
+                        })
+                        .collect();
+                    let mut inner_via = via.clone();
+                    inner_via.push("find".into());
+                    self.interpret(clause_words, span.clone(), &Stdin::default(), inner_via);
+                }
+            }
+            _ => {}
+        }
+        self.model.cmds.push(Cmd { name, args, span, via, stdin_program, cwd: self.cwd.clone() });
+        Some(self.model.cmds.len() - 1)
+    }
+
+    /// The directory after `cd ARG`: absolute, home, or relative to a known one.
+    fn cd(&self, cmd: &Cmd) -> Option<Vec<Piece>> {
+        let operands: Vec<&Word> = cmd.args.iter().filter(|a| !a.is_option()).collect();
+        match (cmd.name.as_str(), operands.as_slice()) {
+            ("cd", []) => Some(vec![Piece::Home]),
+            ("cd", [dir]) if dir.literal().as_deref() != Some("-") => {
+                let resolved = cmd.resolve(dir);
+                match resolved.pieces.first() {
+                    Some(Piece::Lit { text, .. }) if text.starts_with('/') => Some(resolved.pieces),
+                    Some(Piece::Home) => Some(resolved.pieces),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// Follows a string that a shell will run (`sh -c STRING`, `eval`, `trap`).
+    fn script_word(&mut self, word: &Word, same_shell: bool) {
+        if let Some(text) = word.literal() {
+            let vars = if same_shell { self.vars.clone() } else { Vars::default() };
+            self.nested(&text, self.sub_mapping(word), vars);
+        }
+    }
+
+    /// Several words joined with spaces (`eval a b`, `ssh host cmd args`).
+    fn script_words(&mut self, words: &[Word], same_shell: bool) {
+        if let [one] = words {
+            return self.script_word(one, same_shell);
+        }
+        let texts: Option<Vec<String>> = words.iter().map(Word::literal).collect();
+        let (Some(texts), Some(first), Some(last)) = (texts, words.first(), words.last()) else { return };
+        let vars = if same_shell { self.vars.clone() } else { Vars::default() };
+        self.nested(&texts.join(" "), Mapping::Whole(first.span.start..last.span.end), vars);
+    }
+
+    /// Where a script passed as a word is: exactly, when its text stands verbatim (quoted or
+    /// not) in the source; else the whole word.
+    fn sub_mapping(&self, word: &Word) -> Mapping {
+        if let (Mapping::Exact(base), Some(r), Some(text)) = (&self.map, &word.local, word.literal()) {
+            if self.src.get(r.clone()) == Some(text.as_str()) {
+                return Mapping::Exact(base + r.start);
+            }
+            if r.len() >= 2 && self.src.get(r.start + 1..r.end - 1) == Some(text.as_str()) {
+                return Mapping::Exact(base + r.start + 1);
+            }
+        }
+        Mapping::Whole(word.span.clone())
+    }
+
+    fn nested(&mut self, text: &str, map: Mapping, vars: Vars) {
+        if self.depth >= MAX_DEPTH || text.len() > MAX_NESTED_BYTES || text.trim().is_empty() {
+            return;
+        }
+        let Some(tree) = parse(text) else { return };
+        Walker::new(text, map, self.model, self.depth + 1, vars).walk(tree.root_node());
+    }
+
+    fn assign(&mut self, node: Node) {
+        let Some(name) = node.child_by_field_name("name").filter(|n| n.kind() == "variable_name") else { return };
+        let name = self.text(name).to_string();
+        if children(node).iter().any(|c| c.kind() == "+=") {
+            self.vars.remove(&name);
+            return;
+        }
+        let value = match node.child_by_field_name("value") {
+            Some(v) => self.eval(v).pieces,
+            None => vec![Piece::lit("", true)],
+        };
+        self.vars.insert(name, vec![value]);
+    }
+
+    fn for_loop(&mut self, node: Node) {
+        let Some(var) = node.child_by_field_name("variable") else { return };
+        let name = self.text(var).to_string();
+        let mut values = Vec::new();
+        let mut cursor = node.walk();
+        for child in node.children_by_field_name("value", &mut cursor) {
+            values.push(self.eval(child).pieces);
+        }
+        if values.is_empty() || values.len() > 64 {
+            self.vars.remove(&name);
+        } else {
+            self.vars.insert(name, values);
+        }
+    }
+
+    fn pipeline(&mut self, node: Node, ancestors: &[Node]) {
+        let mut stdin = Stdin::default();
+        // `cat <<EOF | bash`: tree-sitter puts the pipeline inside the heredoc.
+        if let [.., redirected, heredoc] = ancestors
+            && heredoc.kind() == "heredoc_redirect"
+        {
+            let feeder = redirected
+                .child_by_field_name("body")
+                .filter(|b| b.kind() == "command")
+                .and_then(|b| b.child_by_field_name("name"))
+                .map(|n| self.text(n));
+            if feeder == Some("cat")
+                && let Some(body) = children(*heredoc).into_iter().find(|c| c.kind() == "heredoc_body")
+            {
+                stdin.script = Some((self.text(body).to_string(), self.body_mapping(body)));
+            }
+        }
+        let stages: Vec<Node> = children(node).into_iter().filter(|c| c.is_named() && c.kind() != "comment").collect();
+        let mut commands = Vec::with_capacity(stages.len());
+        for stage in &stages {
+            let idx = primary_command(*stage).and_then(|c| self.command_index(c, &stdin));
+            stdin = idx.map(|i| self.stdout_of(&self.model.cmds[i])).unwrap_or_default();
+            commands.push(idx);
+        }
+        // Downloaded code piped into a shell or interpreter.
+        for (k, idx) in commands.iter().enumerate().skip(1) {
+            let Some(i) = *idx else { continue };
+            if !self.model.cmds[i].stdin_program {
+                continue;
+            }
+            if let Some(downloader) = stages[..k].iter().find_map(|s| self.downloader_in(*s)) {
+                let interpreter = self.model.cmds[i].name.clone();
+                self.model.downloads.push(DownloadExec { span: self.span(node), downloader, interpreter });
+                break;
+            }
+        }
+    }
+
+    /// What a command writes to stdout, when it is literal: `echo`, `printf`, `find`.
+    fn stdout_of(&self, cmd: &Cmd) -> Stdin {
+        match cmd.name.as_str() {
+            "echo" | "printf" => {
+                let mut args = cmd.args.as_slice();
+                let mut escapes = cmd.name == "printf";
+                if cmd.name == "echo" {
+                    while let Some(t) = args.first().and_then(Word::literal).filter(|t| {
+                        t.len() > 1 && t.starts_with('-') && t[1..].chars().all(|c| matches!(c, 'n' | 'e' | 'E'))
+                    }) {
+                        escapes |= t.contains('e');
+                        args = &args[1..];
+                    }
+                } else if let Some(format) = args.first().and_then(Word::literal) {
+                    if format.contains('%') && !matches!(format.as_str(), "%s" | "%s\\n" | "%b" | "%b\\n") {
+                        return Stdin::default();
+                    }
+                    args = if format.contains('%') { &args[1..] } else { args };
+                }
+                let texts: Option<Vec<String>> = args.iter().map(Word::literal).collect();
+                let Some(texts) = texts else { return Stdin::default() };
+                let mut text = texts.join(if cmd.name == "printf" { "\n" } else { " " });
+                if escapes {
+                    text = words::ansi_c(&text);
+                }
+                let items = text
+                    .split_whitespace()
+                    .map(|t| Word { pieces: vec![Piece::lit(t, true)], span: cmd.span.clone(), ..Word::default() })
+                    .collect();
+                Stdin { script: Some((text, Mapping::Whole(cmd.span.clone()))), items: Some(items) }
+            }
+            "find" => Stdin { script: None, items: Some(parse_find(&cmd.args).items(&cmd.span)) },
+            _ => Stdin::default(),
+        }
+    }
+
+    fn body_mapping(&self, body: Node) -> Mapping {
+        match &self.map {
+            Mapping::Exact(base) => Mapping::Exact(base + body.start_byte()),
+            Mapping::Whole(w) => Mapping::Whole(w.clone()),
+        }
+    }
+
+    fn redirected(&mut self, node: Node) {
+        let Some(body) = node.child_by_field_name("body").filter(|b| b.kind() == "command") else { return };
+        let Some(idx) = self.command_index(body, &Stdin::default()) else { return };
+        let cmd = self.model.cmds[idx].clone();
+        if !cmd.stdin_program {
+            return;
+        }
+        for child in children(node) {
+            match child.kind() {
+                "heredoc_redirect" => {
+                    if let Some(b) = children(child).into_iter().find(|c| c.kind() == "heredoc_body") {
+                        self.nested(self.text(b), self.body_mapping(b), Vars::default());
+                    }
+                }
+                "file_redirect" => {
+                    let input = children(child).iter().any(|c| c.kind() == "<");
+                    let target = child.child_by_field_name("destination").map(|d| self.eval(d));
+                    if let Some(d) = target.filter(|_| input).and_then(|t| t.downloads) {
+                        self.model.downloads.push(DownloadExec {
+                            span: self.span(node),
+                            downloader: d,
+                            interpreter: cmd.name.clone(),
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn file_redirect(&mut self, node: Node) {
+        let Some(op) = children(node).into_iter().find(|c| !c.is_named()).map(|c| c.kind().to_string()) else {
+            return;
+        };
+        let Some(dest) = node.child_by_field_name("destination") else { return };
+        if matches!(op.as_str(), ">&" | "<&") && matches!(dest.kind(), "number" | "simple_expansion") {
+            return;
+        }
+        let target = self.eval(dest);
+        self.model.redirects.push(Redirect { op, target, span: self.span(node) });
+    }
+
+    fn function(&mut self, node: Node) {
+        let (Some(name), Some(body)) = (node.child_by_field_name("name"), node.child_by_field_name("body")) else {
+            return;
+        };
+        let name = self.text(name).to_string();
+        let mut stack = vec![body];
+        while let Some(n) = stack.pop() {
+            if n.kind() == "function_definition" {
+                continue;
+            }
+            if n.kind() == "command"
+                && n.child_by_field_name("name").is_some_and(|c| self.text(c) == name)
+                && is_forked(n, Some(body))
+            {
+                self.model.fork_bombs.push(ForkBomb { span: self.span(node), name });
+                return;
+            }
+            stack.extend(children(n));
+        }
+    }
+
+    /// The first downloader run inside `node`.
+    fn downloader_in(&self, node: Node) -> Option<String> {
+        let mut stack = vec![node];
+        while let Some(n) = stack.pop() {
+            if n.kind() == "command" {
+                let mut cursor = n.walk();
+                let words: Vec<&str> = n
+                    .children(&mut cursor)
+                    .filter(|c| c.kind() == "command_name" || c.is_named() && c.kind() != "variable_assignment")
+                    .map(|c| self.text(c).trim_matches(['"', '\'']))
+                    .collect();
+                let head = words.iter().find(|w| {
+                    let b = basename(w);
+                    !(w.starts_with('-') || is_assignment(w) || WRAPPERS.iter().any(|x| x.name == b))
+                });
+                if let Some(h) = head.map(|h| basename(h)).filter(|h| DOWNLOADERS.contains(h)) {
+                    return Some(h.to_string());
+                }
+            }
+            stack.extend(children(n));
+        }
+        None
+    }
+
+    /// Expands a word node.
+    fn eval(&self, node: Node) -> Word {
+        let mut word = Word { span: self.span(node), local: Some(node.byte_range()), ..Word::default() };
+        self.eval_into(node, &mut word, false, true);
+        word
+    }
+
+    fn eval_into(&self, node: Node, word: &mut Word, quoted: bool, at_start: bool) {
+        let text = self.text(node);
+        match node.kind() {
+            "word" | "number" | "brace_expression" | "regex" | "extglob_pattern" => {
+                if quoted {
+                    word.pieces.push(Piece::lit(text, true));
+                } else {
+                    words::unquoted(text, at_start, &mut word.pieces);
+                }
+            }
+            "raw_string" => word.pieces.push(Piece::lit(text.get(1..text.len().saturating_sub(1)).unwrap_or(""), true)),
+            "ansi_c_string" => word
+                .pieces
+                .push(Piece::lit(&words::ansi_c(text.get(2..text.len().saturating_sub(1)).unwrap_or("")), true)),
+            "string" | "translated_string" => {
+                let r = node.byte_range();
+                let open = if node.kind() == "translated_string" { 2 } else { 1 };
+                let (start, end) = (r.start + open, r.end.saturating_sub(1).max(r.start + open));
+                let mut pos = start;
+                for child in children(node) {
+                    if matches!(
+                        child.kind(),
+                        "simple_expansion" | "expansion" | "command_substitution" | "arithmetic_expansion"
+                    ) {
+                        if child.start_byte() > pos {
+                            let gap = &self.src[pos..child.start_byte()];
+                            word.pieces.push(Piece::lit(&words::double_quoted(gap), true));
+                        }
+                        self.eval_into(child, word, true, false);
+                        pos = child.end_byte();
+                    }
+                }
+                if end > pos {
+                    word.pieces.push(Piece::lit(&words::double_quoted(&self.src[pos..end]), true));
+                }
+            }
+            "simple_expansion" => {
+                let name = node.named_child(0).map(|n| self.text(n)).unwrap_or("");
+                let pieces = self.var(name, text);
+                word.pieces.extend(requote(&pieces, quoted));
+            }
+            "expansion" => {
+                let pieces = self.expansion(node, word);
+                word.pieces.extend(requote(&pieces, quoted));
+            }
+            "command_substitution" => {
+                if let Some(d) = self.downloader_in(node) {
+                    word.downloads = Some(d);
+                }
+                let inner = node.named_child(0);
+                let head = inner
+                    .filter(|n| n.kind() == "command")
+                    .and_then(|n| n.child_by_field_name("name"))
+                    .map(|n| self.text(n));
+                if head.is_some_and(|h| NON_EMPTY_SUBSTITUTIONS.contains(&h)) {
+                    word.pieces.push(Piece::Opaque);
+                } else {
+                    let label: String = text.chars().take(40).collect();
+                    word.pieces.push(Piece::MaybeEmpty { label });
+                }
+            }
+            "process_substitution" => {
+                if let Some(d) = self.downloader_in(node) {
+                    word.downloads = Some(d);
+                }
+                word.pieces.push(Piece::Opaque);
+            }
+            "arithmetic_expansion" => word.pieces.push(Piece::Opaque),
+            "concatenation" | "command_name" => {
+                for (i, child) in children(node).into_iter().enumerate() {
+                    self.eval_into(child, word, quoted, at_start && i == 0);
+                }
+            }
+            _ => word.pieces.push(Piece::lit(text, quoted)),
+        }
+    }
+
+    /// `${…}`: plain, with a default, an error check, a length or a transformation.
+    fn expansion(&self, node: Node, word: &mut Word) -> Vec<Piece> {
+        let kids = children(node);
+        let label = self.text(node);
+        let Some(vpos) = kids.iter().position(|c| matches!(c.kind(), "variable_name" | "special_variable_name")) else {
+            return vec![Piece::MaybeEmpty { label: label.into() }];
+        };
+        let name = self.text(kids[vpos]);
+        if kids[..vpos].iter().any(|c| matches!(c.kind(), "#" | "!")) {
+            // ${#X} is a number; ${!X} is indirect.
+            return if kids[..vpos].iter().any(|c| c.kind() == "#") {
+                vec![Piece::Opaque]
+            } else {
+                vec![Piece::MaybeEmpty { label: label.into() }]
+            };
+        }
+        let op = kids[vpos + 1..].iter().find(|c| !c.is_named() && c.kind() != "}").map(|c| c.kind());
+        let known = self.vars.contains_key(name) || name == "HOME";
+        match op {
+            None => self.var(name, label),
+            Some(":-" | "-" | ":=" | "=") => {
+                if known {
+                    return self.var(name, label);
+                }
+                let mut default = Word::default();
+                for child in kids[vpos + 1..].iter().filter(|c| c.is_named()) {
+                    self.eval_into(*child, &mut default, false, false);
+                }
+                if default.downloads.is_some() {
+                    word.downloads = default.downloads;
+                }
+                if default.pieces.is_empty() {
+                    vec![Piece::MaybeEmpty { label: label.into() }]
+                } else {
+                    vec![Piece::OneOf(vec![vec![Piece::Opaque], default.pieces])]
+                }
+            }
+            Some(":?") => {
+                if known {
+                    self.var(name, label)
+                } else {
+                    vec![Piece::Opaque]
+                }
+            }
+            Some("?") => self.var(name, label),
+            _ => vec![Piece::MaybeEmpty { label: label.into() }],
+        }
+    }
+
+    fn var(&self, name: &str, label: &str) -> Vec<Piece> {
+        if let Some(alts) = self.vars.get(name) {
+            return match alts.as_slice() {
+                [one] => one.clone(),
+                _ => vec![Piece::OneOf(alts.clone())],
+            };
+        }
+        if name == "HOME" {
+            vec![Piece::Home]
+        } else if NON_EMPTY_VARIABLES.contains(&name) {
+            vec![Piece::Opaque]
+        } else {
+            vec![Piece::MaybeEmpty { label: label.to_string() }]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmds(src: &str) -> Vec<(String, Vec<String>, Vec<String>)> {
+        build(src).cmds.into_iter().map(|c| (c.name, c.args.iter().map(Word::display).collect(), c.via)).collect()
+    }
+
+    fn names(src: &str) -> Vec<String> {
+        let mut n: Vec<String> = build(src).cmds.into_iter().map(|c| c.name).collect();
+        n.sort();
+        n
+    }
+
+    #[test]
+    fn wrappers_are_looked_through() {
+        let c = cmds("sudo -u root -E env FOO=1 nice -n 5 timeout 10 rm -rf /tmp/x");
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].0, "rm");
+        assert_eq!(c[0].1, ["-rf", "/tmp/x"]);
+        assert_eq!(c[0].2, ["sudo", "env", "nice", "timeout"]);
+        assert_eq!(cmds("command -v rm")[0].0, "command");
+        assert_eq!(cmds("/bin/rm x")[0].0, "rm");
+        assert_eq!(cmds("\\rm x")[0].0, "rm");
+        assert_eq!(cmds("r''m x")[0].0, "rm");
+    }
+
+    #[test]
+    fn nesting_is_followed() {
+        assert_eq!(names("f() { (echo $(rm -rf a) | grep x) & }"), ["echo", "grep", "rm"]);
+        assert_eq!(names("bash -c 'rm -rf a; ls'"), ["bash", "ls", "rm"]);
+        assert_eq!(names("eval \"rm x\""), ["eval", "rm"]);
+        assert_eq!(names("sudo sh -c \"rm x\""), ["rm", "sh"]);
+        assert_eq!(names("bash <<EOF\nrm x\nEOF\n"), ["bash", "rm"]);
+        assert_eq!(names("cat <<EOF | bash\nrm x\nEOF\n"), ["bash", "cat", "rm"]);
+        assert_eq!(names("cat <<EOF\nrm x\nEOF\n"), ["cat"]);
+        assert_eq!(names("echo 'rm x' | sh"), ["echo", "rm", "sh"]);
+        assert_eq!(names("echo 'rm x' | grep rm"), ["echo", "grep"]);
+        assert_eq!(names("bash <<< 'rm x'"), ["bash", "rm"]);
+        assert_eq!(names("trap 'rm x' EXIT"), ["rm", "trap"]);
+        assert_eq!(names("ssh host 'rm x'"), ["rm", "ssh"]);
+        assert_eq!(names("find . -name x -exec rm {} \\;"), ["find", "rm"]);
+        assert_eq!(names("# rm -rf /\necho \"rm -rf /\""), ["echo"]);
+        assert_eq!(names("cmd='rm -rf x'; $cmd"), ["rm"]);
+    }
+
+    #[test]
+    fn nested_spans_map_back() {
+        let src = "x; bash -c 'rm -rf a'";
+        let m = build(src);
+        let rm = m.cmds.iter().find(|c| c.name == "rm").unwrap();
+        assert_eq!(&src[rm.span.clone()], "rm -rf a");
+        let src = "ls\nbash <<EOF\n  rm -rf a\nEOF\n";
+        let m = build(src);
+        let rm = m.cmds.iter().find(|c| c.name == "rm").unwrap();
+        assert_eq!(&src[rm.span.clone()], "rm -rf a");
+    }
+
+    #[test]
+    fn variables_are_followed() {
+        let c = cmds("D=/etc; rm -rf \"$D\"");
+        assert_eq!(c[0].1, ["-rf", "/etc"]);
+        let c = cmds("for d in /bin /usr; do rm -rf $d; done");
+        assert_eq!(c[0].1, ["-rf", "…"]);
+        let w = &build("for d in /bin /usr; do rm -rf $d; done").cmds[0].args[1];
+        let texts: Vec<String> = w.candidates().into_iter().map(|c| c.text).collect();
+        assert_eq!(texts, ["/bin", "/usr"]);
+        let c = cmds("rm -rf \"$DIR/\" ${X:?}/ ~/a $HOME");
+        assert_eq!(c[0].1, ["-rf", "$DIR/", "…/", "~/a", "~"]);
+    }
+
+    #[test]
+    fn xargs_and_find_items() {
+        let m = build("echo /etc /usr | xargs rm -rf");
+        let rm = m.cmds.iter().find(|c| c.name == "rm").unwrap();
+        assert_eq!(rm.args.iter().map(Word::display).collect::<Vec<_>>(), ["-rf", "/etc", "/usr"]);
+        assert_eq!(rm.via, ["xargs"]);
+        let m = build("find /var -exec rm -rf {} +");
+        let rm = m.cmds.iter().find(|c| c.name == "rm").unwrap();
+        assert_eq!(rm.args.iter().map(Word::display).collect::<Vec<_>>(), ["-rf", "/var", "/var/*"]);
+    }
+
+    #[test]
+    fn downloads_and_fork_bombs() {
+        assert_eq!(build("curl -fsSL https://x | sudo bash").downloads.len(), 1);
+        assert_eq!(build("wget -qO- https://x | python3 -").downloads.len(), 1);
+        assert_eq!(build("bash <(curl -s https://x)").downloads.len(), 1);
+        assert_eq!(build("sh -c \"$(curl -fsSL https://x)\"").downloads.len(), 1);
+        assert_eq!(build("curl -s https://x | python3 script.py").downloads.len(), 0);
+        assert_eq!(build("curl -s https://x | grep y | sh").downloads.len(), 1);
+        assert_eq!(build("curl -o x.tar https://x | tar x").downloads.len(), 0);
+        assert_eq!(build(":(){ :|:& };:").fork_bombs.len(), 1);
+        assert_eq!(build("bomb() { bomb & bomb; }; bomb").fork_bombs.len(), 1);
+        assert_eq!(build("walk() { walk \"$1/x\"; }").fork_bombs.len(), 0);
+    }
+}
