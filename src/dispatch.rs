@@ -213,6 +213,7 @@ impl Dispatcher {
         observer.vram_checked(&vram);
         let mut tried: Vec<ModelTier> = Vec::new();
         let mut fallbacks: Vec<String> = Vec::new();
+        let mut failures: Vec<String> = Vec::new();
         loop {
             tried.push(decision.tier);
             observer.model_started(&decision);
@@ -234,7 +235,13 @@ impl Dispatcher {
                         let fallback = if fallbacks.is_empty() {
                             self.why_no_fallback(decision.tier, &error)
                         } else {
-                            format!("{}; then {} failed too", fallbacks.join("; "), decision.model)
+                            // Only the failures: the model that "answered instead" did not.
+                            format!(
+                                "{}; {} ({}) took over and failed too",
+                                failures.join("; "),
+                                decision.model,
+                                decision.tier
+                            )
                         };
                         return Err(JobError::Backend {
                             model: decision.model,
@@ -267,6 +274,7 @@ impl Dispatcher {
                         )
                     };
                     fallbacks.push(format!("{failed}; {instead}"));
+                    failures.push(failed);
                 }
             }
         }

@@ -278,7 +278,7 @@ fn route_prints_the_decision_and_calls_no_model() {
         &["-"],
         Some(&huge),
         "tier:    heavy\nmodel:   llama3.1:70b (backend local)\nreasons:\n  \
-         - more than 4000 tokens > 4000 (heavy threshold)\n",
+         - more than 4000 tokens (heavy threshold)\n",
     );
     assert_eq!(s.fake().requests(), vec![], "route must not contact the backend");
 }
@@ -593,7 +593,7 @@ fn unreachable_backend() {
     assert_contains(v["error"].as_str().unwrap(), &["ollama serve", &url]);
     assert_contains(
         v["fallback"].as_str().unwrap(),
-        &[&format!("{CODE} (code) failed"), &format!("then {FAST} failed too")],
+        &[&format!("{CODE} (code) failed"), &format!("{FAST} (fast) took over and failed too")],
     );
     assert_contains(&o.stderr, &["ollama serve", &url]);
 }

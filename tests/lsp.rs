@@ -677,7 +677,8 @@ async fn backend_down_is_one_clear_message() {
     let message = client.wait_show_message("llm-router:").await;
     assert!(message.contains("start it with `ollama serve`"), "{message}");
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
-    assert!(message.contains("then llama3.2:11b-vision failed too"), "{message}");
+    assert!(message.contains("llama3.2:11b-vision (fast) took over and failed too"), "{message}");
+    assert!(!message.contains("answered instead"), "regression: a failed fallback was said to answer: {message}");
     assert_eq!(client.show_messages(), [(1, message.clone())]);
     let progress = client.messages("$/progress");
     assert_eq!(progress.last().unwrap()["params"]["value"], json!({"kind": "end", "message": "Failed"}));

@@ -198,6 +198,25 @@ pub fn backends_from_config(configs: &BTreeMap<String, BackendConfig>) -> Backen
         .collect()
 }
 
+/// The next piece of a streamed answer within the tier's timeout. Before anything arrived
+/// the timeout bounds the wait for the first token; after that, any silence.
+pub(crate) async fn next_within<S>(
+    stream: &mut S,
+    timeout: Duration,
+    received_any: bool,
+    model: &str,
+) -> Result<Option<S::Item>, BackendError>
+where
+    S: futures_util::Stream + Unpin,
+{
+    use futures_util::StreamExt;
+    match tokio::time::timeout(timeout, stream.next()).await {
+        Ok(next) => Ok(next),
+        Err(_) if received_any => Err(BackendError::Stalled { model: model.to_string(), after: timeout }),
+        Err(_) => Err(BackendError::FirstTokenTimeout { model: model.to_string(), after: timeout }),
+    }
+}
+
 /// `exp(mean(logprobs))`: the geometric mean of token probabilities.
 pub fn confidence_from_logprobs(logprobs: &[f64]) -> Option<f64> {
     if logprobs.is_empty() || logprobs.iter().any(|l| !l.is_finite()) {

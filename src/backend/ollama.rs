@@ -214,13 +214,7 @@ impl Backend for OllamaBackend {
         let mut logprobs = Vec::new();
         let mut received_any = false;
         loop {
-            let next = match tokio::time::timeout(request.timeout, lines.next()).await {
-                Ok(next) => next,
-                Err(_) if received_any => {
-                    return Err(BackendError::Stalled { model: model.to_string(), after: request.timeout });
-                }
-                Err(_) => return Err(first_token_timeout()),
-            };
+            let next = super::next_within(&mut lines, request.timeout, received_any, model).await?;
             let line = match next {
                 Some(Ok(line)) => line,
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {

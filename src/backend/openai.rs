@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use eventsource_stream::Eventsource;
-use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -185,13 +184,7 @@ impl Backend for OpenAiBackend {
         let mut received_any = false;
         let mut finished = false;
         loop {
-            let next = match tokio::time::timeout(request.timeout, events.next()).await {
-                Ok(next) => next,
-                Err(_) if received_any => {
-                    return Err(BackendError::Stalled { model: model.to_string(), after: request.timeout });
-                }
-                Err(_) => return Err(first_token_timeout()),
-            };
+            let next = super::next_within(&mut events, request.timeout, received_any, model).await?;
             let event = match next {
                 Some(Ok(event)) => event,
                 Some(Err(e)) => {

@@ -157,9 +157,8 @@ enum Event {
 struct ChannelObserver(mpsc::UnboundedSender<Event>);
 
 impl JobObserver for ChannelObserver {
-    fn decided(&mut self, d: &RouteDecision) {
-        let _ = self.0.send(Event::Decided(d.clone()));
-    }
+    // `model_started` follows at once with the same decision (and again after a fallback).
+    fn decided(&mut self, _: &RouteDecision) {}
     fn model_started(&mut self, d: &RouteDecision) {
         let _ = self.0.send(Event::Decided(d.clone()));
     }

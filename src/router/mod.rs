@@ -97,6 +97,9 @@ impl fmt::Display for Reason {
                 let cmp = if estimate.exceeds(*threshold) { ">" } else { "≤" };
                 write!(f, "{estimate} {cmp} {threshold}")
             }
+            Reason::HeavyTokens { estimate: TokenEstimate::MoreThan(_), threshold } => {
+                write!(f, "more than {threshold} tokens (heavy threshold)")
+            }
             Reason::HeavyTokens { estimate, threshold } => write!(f, "{estimate} > {threshold} (heavy threshold)"),
             Reason::NoCodeSignal => f.write_str("no code keywords, shell syntax or long text"),
             Reason::Fallback { from, to, cause } => write!(f, "fallback from {from} to {to}: {cause}"),
