@@ -5,13 +5,15 @@
 //! the binary reads, so neither the user's config nor the machine's GPU matters: VRAM is
 //! read with a command probe (`echo "USED TOTAL"`).
 
+#[path = "support/cli_harness.rs"]
+mod cli_harness;
 #[path = "support/fake_ollama.rs"]
 mod fake_ollama;
 
-use std::io::{Read, Write};
+use cli_harness::{Output, assert_contains, isolated_program, json_out, merge, run};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use fake_ollama::{BUSY_ERROR, Behaviour, FakeModel, FakeOllama, GIB, Scenario};
 use serde_json::{Value, json};
@@ -25,25 +27,10 @@ const FAST_Q: &str = "what is the capital of France";
 /// 49 bytes with "grep" and "errors": the code model.
 const CODE_Q: &str = "grep all errors in /var/log/syslog and count them";
 const ASK_SYSTEM: &str = "You are a concise assistant for Linux and programming questions.";
-/// No command may run longer than this; a hang fails the test instead of blocking the suite.
-const DEADLINE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------
 // Harness
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-/// A tempdir with a config file, and the fake server the config points at.
 struct Setup {
     dir: tempfile::TempDir,
     config: PathBuf,
@@ -73,18 +60,6 @@ fn standard_with(model: FakeModel) -> Scenario {
         }
     }
     s
-}
-
-/// Lays `patch` over `base`, object by object.
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p,
-    }
 }
 
 fn probe(reading: &str) -> Value {
@@ -148,64 +123,6 @@ impl Setup {
 /// The binary with no inherited config, locale, Ollama address or log filter.
 fn isolated(dir: &Path) -> Command {
     isolated_program(BIN, dir)
-}
-
-fn isolated_program(program: &str, dir: &Path) -> Command {
-    let mut c = Command::new(program);
-    for var in ["LLM_ROUTER_LSP_CONFIG", "OLLAMA_HOST", "LC_ALL", "LC_MESSAGES", "RUST_LOG", "HTTP_PROXY", "http_proxy"]
-    {
-        c.env_remove(var);
-    }
-    c.env("LANG", "C").env("XDG_CONFIG_HOME", dir).env("HOME", dir).current_dir(dir);
-    c
-}
-
-/// Runs to completion (stdin: `input`, else /dev/null), killing it after [`DEADLINE`].
-fn run(mut command: Command, input: Option<&str>) -> Output {
-    command
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn the binary");
-    if let Some(text) = input {
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(text.as_bytes()).unwrap();
-    }
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} ran longer than {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Output { code: status.code().unwrap_or(-1), stdout: out.join().unwrap(), stderr: err.join().unwrap() }
-}
-
-#[track_caller]
-fn assert_contains(haystack: &str, needles: &[&str]) {
-    for n in needles {
-        assert!(haystack.contains(n), "{n:?} not in:\n{haystack}");
-    }
-}
-
-/// stdout as the one JSON line that `infer` prints.
-fn json_out(o: &Output) -> Value {
-    assert!(o.stdout.ends_with('\n') && o.stdout.trim_end().lines().count() == 1, "one JSON line expected: {o:?}");
-    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {o:?}"))
 }
 
 fn user_messages(system: &str, user: &str) -> Value {

@@ -7,6 +7,8 @@
 //! read with a command probe (`echo "USED TOTAL"`), and each tier's `vram_usage` is 1 GB, so
 //! no VRAM warning asks for consent. Nothing but 127.0.0.1 is contacted.
 
+#[path = "support/cli_harness.rs"]
+mod cli_harness;
 #[path = "support/fake_ollama.rs"]
 mod fake_ollama;
 #[path = "support/fake_openai.rs"]
@@ -14,9 +16,10 @@ mod fake_openai;
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 
-use std::io::Read;
+use cli_harness::{Output, assert_contains, isolated_program, json_out, merge};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fake_openai::{Behaviour, FakeModel, FakeOpenAi, Scenario};
@@ -34,25 +37,10 @@ const CODE_Q: &str = "grep all errors in /var/log/syslog and count them";
 const KEY_VAR: &str = "TEST_KEY_VAR";
 const KEY: &str = "sk-fake-7f3c9a1e5b2d4c6e8f0a-SECRET";
 const WRONG_KEY: &str = "sk-wrong-0d1e2f3a4b5c6d7e-ALSOSECRET";
-/// No command may run longer than this; a hang fails the test instead of blocking the suite.
-const DEADLINE: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------
 // Harness
 
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Debug for Output {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-/// The three tiers' models, each answering with its own sentence.
 fn standard() -> Scenario {
     Scenario {
         models: vec![
@@ -77,18 +65,6 @@ fn standard_without(id: &str) -> Scenario {
     let mut s = standard();
     s.models.retain(|m| m.id != id);
     s
-}
-
-/// Lays `patch` over `base`, object by object.
-fn merge(base: &mut Value, patch: Value) {
-    match (base, patch) {
-        (Value::Object(b), Value::Object(p)) => {
-            for (k, v) in p {
-                merge(b.entry(k).or_insert(Value::Null), v);
-            }
-        }
-        (b, p) => *b = p,
-    }
 }
 
 /// All tiers on the backend `oa` at `url`, 1 GB each, the probe reading 1000 / 10000 MiB.
@@ -159,67 +135,14 @@ impl Setup {
 
 /// The binary with no inherited config, locale, Ollama address, log filter or API key.
 fn isolated(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    for var in [
-        "LLM_ROUTER_LSP_CONFIG",
-        "OLLAMA_HOST",
-        "LC_ALL",
-        "LC_MESSAGES",
-        "RUST_LOG",
-        "HTTP_PROXY",
-        "http_proxy",
-        "HTTPS_PROXY",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-        KEY_VAR,
-    ] {
-        c.env_remove(var);
-    }
-    c.env("LANG", "C").env("XDG_CONFIG_HOME", dir).env("HOME", dir).current_dir(dir);
+    let mut c = isolated_program(BIN, dir);
+    c.env_remove(KEY_VAR);
     c
 }
 
-/// Runs to completion (stdin: /dev/null), killing it after [`DEADLINE`].
-fn run(mut command: Command) -> Output {
-    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().expect("spawn the binary");
-    let reader = |mut r: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = r.read_to_end(&mut s);
-            String::from_utf8_lossy(&s).into_owned()
-        })
-    };
-    let out = reader(Box::new(child.stdout.take().unwrap()));
-    let err = reader(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{command:?} ran longer than {DEADLINE:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Output { code: status.code().unwrap_or(-1), stdout: out.join().unwrap(), stderr: err.join().unwrap() }
-}
-
-#[track_caller]
-fn assert_contains(haystack: &str, needles: &[&str]) {
-    for n in needles {
-        assert!(haystack.contains(n), "{n:?} not in:\n{haystack}");
-    }
-}
-
-/// stdout as the one JSON line that `infer` prints.
-#[track_caller]
-fn json_out(o: &Output) -> Value {
-    assert!(o.stdout.ends_with('\n') && o.stdout.trim_end().lines().count() == 1, "one JSON line expected: {o:?}");
-    serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("{e}: {o:?}"))
+/// Runs to completion (stdin: /dev/null), killing it after the harness's deadline.
+fn run(command: Command) -> Output {
+    cli_harness::run(command, None)
 }
 
 /// The last line the binary printed on stderr (its error message, on failure).
