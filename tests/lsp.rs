@@ -205,6 +205,20 @@ async fn edited_document_anchors_or_refuses() {
     let message = client.wait_show_message("nothing was inserted").await;
     assert!(message.contains("changed"), "{message}");
     assert_eq!(client.text(URI), SCRIPT.replace("  tar -xzvf", "  zip -xzvf"));
+
+    // Closed and reopened with other text (version 1 again): the selection is gone, so
+    // nothing lands in the new text (regression: the explanation was inserted there).
+    let (client, _) = TestClient::start(&path, ClientOptions::default()).await;
+    client.open(URI, "shellscript", SCRIPT).await;
+    let actions = client.code_actions(URI, (2, 2), (2, 33)).await;
+    client.run_action(&actions, "Explain command").await;
+    client.notify("textDocument/didClose", json!({"textDocument": {"uri": URI}})).await;
+    let other = "echo other\necho text\nls -la\n";
+    client.open(URI, "shellscript", other).await;
+    let message = client.wait_show_message("nothing was inserted").await;
+    assert!(message.contains("changed"), "{message}");
+    assert_eq!(client.text(URI), other);
+    assert!(client.messages("workspace/applyEdit").is_empty());
 }
 
 #[tokio::test]

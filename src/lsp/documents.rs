@@ -12,11 +12,14 @@ pub struct Document {
     pub rope: Rope,
     pub version: i32,
     pub language_id: String,
+    /// Which `didOpen` this is: a reopened document starts again at version 1, so the
+    /// version alone cannot tell an edit's target from a new text under the same URI.
+    pub opened: u64,
 }
 
 impl Document {
     pub fn new(text: &str, version: i32, language_id: &str) -> Self {
-        Self { rope: Rope::from_str(text), version, language_id: language_id.to_string() }
+        Self { rope: Rope::from_str(text), version, language_id: language_id.to_string(), opened: 0 }
     }
 
     /// Applies one change of `didChange` (a range edit, or the whole text).
@@ -68,10 +71,13 @@ impl Document {
 #[derive(Debug, Default)]
 pub struct Documents {
     docs: HashMap<Uri, Document>,
+    opens: u64,
 }
 
 impl Documents {
-    pub fn open(&mut self, uri: Uri, doc: Document) {
+    pub fn open(&mut self, uri: Uri, mut doc: Document) {
+        self.opens += 1;
+        doc.opened = self.opens;
         self.docs.insert(uri, doc);
     }
 

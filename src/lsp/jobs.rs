@@ -77,6 +77,8 @@ struct EditJob {
     text: String,
     language: String,
     version: i32,
+    /// The `didOpen` the selection belongs to; after a close and reopen it is gone.
+    opened: u64,
 }
 
 fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, String> {
@@ -106,6 +108,7 @@ fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, 
         text,
         language: doc.language_id.clone(),
         version: doc.version,
+        opened: doc.opened,
     })
 }
 
@@ -474,7 +477,7 @@ async fn apply(
 
 fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Option<(WorkspaceEdit, i32, LineInsert)> {
     let s = shared.lock();
-    let doc = s.documents.get(&job.uri)?;
+    let doc = s.documents.get(&job.uri).filter(|d| d.opened == job.opened)?;
     let lines_owned = doc.all_lines();
     let lines: Vec<&str> = lines_owned.iter().map(String::as_str).collect();
     let start = if doc.version == job.version {
