@@ -98,6 +98,18 @@ async fn generate_inserts_the_code_after_the_description() {
     assert_eq!(chat["messages"][1]["content"], "# list files larger than 100MB");
 }
 
+/// Regression: a range past the end of a file without a final line break explained its last
+/// line but put the comments below it.
+#[tokio::test]
+async fn explain_past_the_end_lands_above_the_last_line() {
+    let (_fake, client, _dir) = setup("Says hi.", "1000 10000", "", ClientOptions::default()).await;
+    client.open(URI, "shellscript", "ls\necho hi").await;
+    let actions = client.code_actions(URI, (5, 0), (5, 3)).await;
+    client.run_action(&actions, "Explain command").await;
+    client.wait_show_message("answered").await;
+    assert_eq!(client.text(URI), "ls\n# Says hi.\necho hi");
+}
+
 #[tokio::test]
 async fn explain_inserts_comments_above_with_progress() {
     let reply = "Extracts the gzip-compressed archive backup.tar.gz into /opt, listing each file as it goes.";

@@ -91,6 +91,10 @@ fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, 
     }
     let r = args.range;
     let selection = LineSelection::from_range(r.start.line as usize, r.end.line as usize, r.end.character as usize);
+    // A range past the end means the last line (as `to_char` clamps it): the answer goes
+    // where the explained text is, not below it.
+    let last = doc.rope.len_lines().saturating_sub(1);
+    let selection = LineSelection { start: selection.start.min(last), end: selection.end.min(last) };
     let selected = doc.lines(selection.start, selection.end);
     let start = to_char(&doc.rope, r.start, s.encoding);
     let end = to_char(&doc.rope, r.end, s.encoding).max(start);
