@@ -3,9 +3,10 @@
 use std::collections::HashMap;
 
 use ropey::Rope;
-use tower_lsp_server::ls_types::{TextDocumentContentChangeEvent, Uri};
+use tower_lsp_server::ls_types::{Range, TextDocumentContentChangeEvent, Uri};
 
 use super::position::{Encoding, to_char};
+use crate::actions::edits::LineSelection;
 
 #[derive(Debug, Clone)]
 pub struct Document {
@@ -45,13 +46,28 @@ impl Document {
     }
 
     /// Lines `start..=end`, clamped to the document.
+    /// The index of the last line (the empty one after a final line break counts).
+    pub fn last_line(&self) -> usize {
+        self.rope.len_lines().saturating_sub(1)
+    }
+
+    /// The whole lines a range covers, clamped to the document: a range past the end means
+    /// the last line, as position conversion clamps it, so an answer goes where the text it
+    /// was given is. Every place that matches a range to a job or a pending question uses it.
+    pub fn line_selection(&self, range: &Range) -> LineSelection {
+        let s =
+            LineSelection::from_range(range.start.line as usize, range.end.line as usize, range.end.character as usize);
+        let last = self.last_line();
+        LineSelection { start: s.start.min(last), end: s.end.min(last) }
+    }
+
     pub fn lines(&self, start: usize, end: usize) -> Vec<String> {
-        let last = self.rope.len_lines().saturating_sub(1);
+        let last = self.last_line();
         (start.min(last)..=end.min(last)).map(|i| self.line(i)).collect()
     }
 
     pub fn all_lines(&self) -> Vec<String> {
-        self.lines(0, self.rope.len_lines().saturating_sub(1))
+        self.lines(0, self.last_line())
     }
 
     /// "\r\n" when the document's first line break is one, so inserted lines match.
@@ -134,5 +150,20 @@ mod tests {
         assert_eq!(d.lines(0, 5), vec!["one", "two", ""]);
         assert_eq!(d.line_break(), "\r\n");
         assert_eq!(Document::new("x", 1, "sh").line_break(), "\n");
+    }
+
+    #[test]
+    fn line_selection_is_clamped_to_the_document() {
+        use tower_lsp_server::ls_types::Position;
+        let check = |text: &str, (sl, sc, el, ec): (u32, u32, u32, u32), expected: (usize, usize)| {
+            let d = Document::new(text, 1, "sh");
+            let s = d.line_selection(&Range::new(Position::new(sl, sc), Position::new(el, ec)));
+            assert_eq!((s.start, s.end), expected, "{text:?} {sl}:{sc}-{el}:{ec}");
+        };
+        check("ls\necho hi", (1, 0, 1, 7), (1, 1));
+        check("ls\necho hi", (5, 0, 5, 3), (1, 1));
+        check("ls\necho hi", (0, 0, 9, 0), (0, 1));
+        check("a\nb\n", (0, 0, 2, 0), (0, 1));
+        check("a\nb\n", (7, 0, 9, 0), (2, 2));
     }
 }

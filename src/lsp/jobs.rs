@@ -90,11 +90,7 @@ fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, 
         return Err("the document changed since the action was offered; pick the action again".into());
     }
     let r = args.range;
-    let selection = LineSelection::from_range(r.start.line as usize, r.end.line as usize, r.end.character as usize);
-    // A range past the end means the last line (as `to_char` clamps it): the answer goes
-    // where the explained text is, not below it.
-    let last = doc.rope.len_lines().saturating_sub(1);
-    let selection = LineSelection { start: selection.start.min(last), end: selection.end.min(last) };
+    let selection = doc.line_selection(&r);
     let selected = doc.lines(selection.start, selection.end);
     let start = to_char(&doc.rope, r.start, s.encoding);
     let end = to_char(&doc.rope, r.end, s.encoding).max(start);
@@ -143,7 +139,10 @@ pub fn start(
 /// The user picked "Continue with MODEL" / "Use fast model" from the code actions.
 pub fn start_with_consent(shared: &Arc<Shared>, client: &Client, args: ConsentArgs) -> Result<(), String> {
     let r = args.target.range;
-    let selection = LineSelection::from_range(r.start.line as usize, r.end.line as usize, r.end.character as usize);
+    let selection = match shared.lock().documents.get(&args.target.uri) {
+        Some(doc) => doc.line_selection(&r),
+        None => LineSelection::from_range(r.start.line as usize, r.end.line as usize, r.end.character as usize),
+    };
     let pending = shared.take_pending_consent(&args.target.uri, &selection);
     let answer = match args.answer.as_str() {
         "continue" => ConsentAnswer::Continue,
@@ -496,7 +495,7 @@ fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Opt
     }
     let brk = doc.line_break();
     let text = insert.text.replace('\n', brk);
-    let last = doc.rope.len_lines().saturating_sub(1);
+    let last = doc.last_line();
     let (position, new_text) = if insert.line <= last {
         (Position::new(insert.line as u32, 0), text)
     } else if doc.line(last).is_empty() {

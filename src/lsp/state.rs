@@ -183,8 +183,7 @@ impl Shared {
         };
         let config = s.dispatcher.config();
         let lang = config.language;
-        let selection =
-            LineSelection::from_range(range.start.line as usize, range.end.line as usize, range.end.character as usize);
+        let selection = doc.line_selection(&range);
         let args = serde_json::json!({"uri": uri.as_str(), "range": range, "version": doc.version});
         let mut actions = Vec::new();
         let running: Vec<&RunningJob> = s.jobs.values().filter(|j| &j.uri == uri).collect();
