@@ -50,7 +50,10 @@ fn inputs() -> Vec<(&'static str, String)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let router = Router::new(Config::defaults(&Environment::default()));
+    let router = Router::new(
+        &Config::defaults(&Environment::default()).routing,
+        &Config::defaults(&Environment::default()).models,
+    );
     // Load the tokenizer (tens of ms) before anything is measured.
     black_box(tokens::count(&selection(10 * 1024)));
     let inputs = inputs();

@@ -14,12 +14,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use clap::{Args, Parser, Subcommand};
 
-use crate::actions::{Task, extract};
+use crate::actions::extract;
+use crate::actions::{ActionError, Consent, ConsentError, Observer, Pipeline, Request, VramStatus, VramWarning};
 use crate::backend::{Backend, BackendError, PullProgress, same_model};
-use crate::config::{self, Config, ConfigSource, Environment, Language};
-use crate::dispatch::{Consent, ConsentError, Dispatcher, Job, JobError, JobObserver, VramStatus, VramWarning};
-use crate::i18n::{self, ConsentAnswer};
-use crate::router::{ModelTier, RouteDecision, RouteRequest};
+use crate::config::{self, Config, ConfigSource, Environment};
+use crate::i18n;
+use crate::router::{RouteDecision, RouteRequest};
+use crate::vocab::{ConsentAnswer, Language, ModelTier, Task};
 use crate::vram::{self, AmdProbe, CommandProbe, NvmlProbe, VramProbe};
 
 const EXIT_RUNTIME: u8 = 1;
@@ -68,11 +69,15 @@ enum Command {
         /// The script; `-` or nothing reads stdin.
         file: Option<PathBuf>,
     },
-    /// Print the spec's /infer result as JSON.
+    /// Print the spec's /infer result as JSON. Shell code in the answer is checked: the result
+    /// carries `findings`; dangerous code is withheld (exit code 3).
     Infer {
         /// Output JSON (the only format; accepted for compatibility with the spec's wording).
         #[arg(long)]
         json: bool,
+        /// Keep the response even when the safety check finds its shell code dangerous.
+        #[arg(long)]
+        allow_dangerous: bool,
         #[command(flatten)]
         run: RunArgs,
     },
@@ -168,10 +173,10 @@ impl Failure {
     }
 }
 
-impl From<JobError> for Failure {
-    fn from(e: JobError) -> Self {
+impl From<ActionError> for Failure {
+    fn from(e: ActionError) -> Self {
         let code = match e {
-            JobError::ConsentUnavailable(_) => EXIT_USAGE,
+            ActionError::ConsentUnavailable(_) => EXIT_USAGE,
             _ => EXIT_RUNTIME,
         };
         tracing::debug!(error = ?e, "job failed");
@@ -248,11 +253,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let (config, source) = config::load(cli.config.as_deref(), &env).map_err(|e| Failure::usage(e.to_string()))?;
     match command {
         Command::Route { json, query } => route(config, &query, json),
-        Command::Ask(args) => answer(config, Task::Ask, args, OutputMode::Stream).await,
-        Command::Explain(args) => answer(config, Task::Explain, args, OutputMode::Stream).await,
+        Command::Ask(args) => answer(config, Task::Ask, args, OutputMode::Stream, false).await,
+        Command::Explain(args) => answer(config, Task::Explain, args, OutputMode::Stream, false).await,
         Command::Generate(args) => generate(config, args).await,
         Command::Check { file } => check(&config, file).await,
-        Command::Infer { run, .. } => answer(config, run.query.task, run, OutputMode::Json).await,
+        Command::Infer { run, allow_dangerous, .. } => {
+            answer(config, run.query.task, run, OutputMode::Json, allow_dangerous).await
+        }
         Command::Vram { json } => vram_command(&config, json).await,
         Command::Doctor => doctor(config, source).await,
         Command::Config(ConfigCommand::Show) => {
@@ -302,7 +309,7 @@ fn config_check(path: Option<&std::path::Path>, env: &Environment) -> Result<(),
 
 fn route(config: Config, query: &QueryArgs, json: bool) -> Result<(), Failure> {
     let text = read_query(&query.query)?;
-    let router = crate::router::Router::new(config);
+    let router = crate::router::Router::new(&config.routing, &config.models);
     let decision =
         router.decide(&text, &RouteRequest { task: query.task, language: query.language.as_deref(), tier: query.tier });
     if json {
@@ -403,7 +410,7 @@ struct CliObserver {
     printed_any: bool,
 }
 
-impl JobObserver for CliObserver {
+impl Observer for CliObserver {
     fn decided(&mut self, d: &RouteDecision) {
         eprintln!("llm-router-lsp: {} model {} ({})", d.tier, d.model, d.reasons_text());
     }
@@ -432,11 +439,26 @@ impl JobObserver for CliObserver {
     }
 }
 
-async fn answer(config: Config, task: Task, args: RunArgs, mode: OutputMode) -> Result<(), Failure> {
+async fn answer(
+    config: Config,
+    task: Task,
+    args: RunArgs,
+    mode: OutputMode,
+    allow_dangerous: bool,
+) -> Result<(), Failure> {
     let text = read_query(&args.query.query)?;
-    let consent = TerminalConsent { yes: args.yes, fast: args.fast_on_warning, language: config.language };
-    let dispatcher = Dispatcher::new(config);
-    let job = Job { task, text, language: args.query.language.clone(), tier: args.query.tier };
+    let lang = config.language;
+    let consent = TerminalConsent { yes: args.yes, fast: args.fast_on_warning, language: lang };
+    let dispatcher = Pipeline::new(config);
+    // Only `infer` hands the whole answer to a program; `ask` and `explain` are read.
+    let job = Request {
+        task,
+        text,
+        language: args.query.language.clone(),
+        tier: args.query.tier,
+        raw: mode == OutputMode::Json,
+        shell_by_default: true,
+    };
     let mut observer = CliObserver { mode, printed_any: false };
     let result = dispatcher.run(&job, &consent, &mut observer).await;
     if result.is_err() && observer.printed_any {
@@ -444,6 +466,16 @@ async fn answer(config: Config, task: Task, args: RunArgs, mode: OutputMode) -> 
         let _ = write_stdout("\n");
     }
     match (mode, result) {
+        (OutputMode::Json, Ok(outcome)) if outcome.has_danger() && !allow_dangerous => {
+            write_stdout(&format!("{}\n", outcome.to_refused_json(lang)))?;
+            Err(Failure {
+                code: EXIT_DANGER,
+                message: format!(
+                    "{} (--allow-dangerous keeps it)",
+                    outcome.danger_summary(lang, true).unwrap_or_default()
+                ),
+            })
+        }
         (OutputMode::Json, Ok(outcome)) => write_stdout(&format!("{}\n", outcome.to_infer_json())),
         (OutputMode::Json, Err(e)) => {
             let _ = write_stdout(&format!("{}\n", e.to_infer_json()));
@@ -474,12 +506,19 @@ async fn generate(config: Config, args: GenerateArgs) -> Result<(), Failure> {
     let text = read_query(&run.query.query)?;
     let lang = config.language;
     let consent = TerminalConsent { yes: run.yes, fast: run.fast_on_warning, language: lang };
-    let dispatcher = Dispatcher::new(config);
-    let job = Job { task: Task::Generate, text, language: run.query.language.clone(), tier: run.query.tier };
+    let dispatcher = Pipeline::new(config);
+    let job = Request {
+        task: Task::Generate,
+        text,
+        language: run.query.language.clone(),
+        tier: run.query.tier,
+        raw: false,
+        shell_by_default: true,
+    };
     let mut observer = CliObserver { mode: OutputMode::Code, printed_any: false };
-    let checked = crate::safety::flow::run_checked(&dispatcher, &job, &consent, &mut observer, true).await?;
-    report_done(&checked.outcome);
-    if let Some(safety) = &checked.safety {
+    let answer = dispatcher.run(&job, &consent, &mut observer).await?;
+    report_done(&answer);
+    if let Some(safety) = &answer.check {
         if let Some(retry) = &safety.retry {
             eprintln!("llm-router-lsp: {}", retry.note(lang));
         }
@@ -495,7 +534,7 @@ async fn generate(config: Config, args: GenerateArgs) -> Result<(), Failure> {
             });
         }
     }
-    let mut code = extract::code_from_answer(&checked.outcome.text);
+    let mut code = extract::code_from_answer(&answer.text);
     if !code.is_empty() && !code.ends_with('\n') {
         code.push('\n');
     }
@@ -526,7 +565,7 @@ async fn check(config: &Config, file: Option<PathBuf>) -> Result<(), Failure> {
     failed.map_or(Ok(()), |message| Err(Failure::runtime(message)))
 }
 
-fn report_done(outcome: &crate::dispatch::JobOutcome) {
+fn report_done(outcome: &crate::actions::Answer) {
     let confidence = outcome.confidence.map(|c| format!(", confidence {c:.2}")).unwrap_or_default();
     eprintln!(
         "llm-router-lsp: answered by {} in {:.1} s{confidence}",
@@ -592,7 +631,7 @@ fn configured_models(config: &Config) -> Vec<(ModelTier, String, String)> {
 async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
     let mut problems = 0;
     let mut out = format!("config: {source}: OK\n");
-    let dispatcher = Dispatcher::new(config.clone());
+    let dispatcher = Pipeline::new(config.clone());
     for (name, backend) in dispatcher.backends() {
         let used_by: Vec<_> = configured_models(&config).into_iter().filter(|(_, _, b)| b == name).collect();
         if used_by.is_empty() {
@@ -652,7 +691,7 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
 }
 
 /// The backend that serves `model`: the tier that names it, else the default backend.
-fn backend_for_model(dispatcher: &Dispatcher, config: &Config, model: &str) -> Arc<dyn Backend> {
+fn backend_for_model(dispatcher: &Pipeline, config: &Config, model: &str) -> Arc<dyn Backend> {
     let name = configured_models(config)
         .into_iter()
         .find(|(_, m, _)| same_model(m, model))
@@ -664,7 +703,7 @@ fn backend_for_model(dispatcher: &Dispatcher, config: &Config, model: &str) -> A
 }
 
 async fn unload(config: Config, model: Option<String>) -> Result<(), Failure> {
-    let dispatcher = Dispatcher::new(config.clone());
+    let dispatcher = Pipeline::new(config.clone());
     let targets: Vec<(String, Arc<dyn Backend>)> = match model {
         Some(m) => vec![(m.clone(), backend_for_model(&dispatcher, &config, &m))],
         None => {
@@ -690,7 +729,7 @@ async fn unload(config: Config, model: Option<String>) -> Result<(), Failure> {
 }
 
 async fn pull(config: Config, model: Option<String>) -> Result<(), Failure> {
-    let dispatcher = Dispatcher::new(config.clone());
+    let dispatcher = Pipeline::new(config.clone());
     let targets: Vec<String> = match model {
         Some(m) => vec![m],
         None => configured_models(&config).into_iter().map(|(_, m, _)| m).collect(),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::router::ModelTier;
+use crate::vocab::{Language, ModelTier};
 
 /// The commented default configuration, shipped as `config/default.yaml`.
 pub const DEFAULT_YAML: &str = include_str!("../config/default.yaml");
@@ -61,23 +61,6 @@ impl Environment {
             home: var("HOME").map(PathBuf::from),
             ollama_host: var("OLLAMA_HOST").map(|v| v.to_string_lossy().into_owned()),
             lang,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Language {
-    #[default]
-    En,
-    De,
-}
-
-impl Language {
-    fn from_locale(lang: Option<&str>) -> Self {
-        match lang {
-            Some(l) if l.to_ascii_lowercase().starts_with("de") => Language::De,
-            _ => Language::En,
         }
     }
 }
@@ -172,6 +155,7 @@ pub struct FileHttp {
     pub listen: Option<String>,
     pub token_env: Option<String>,
     pub on_vram_warning: Option<OnVramWarning>,
+    pub on_danger: Option<OnDanger>,
     pub max_body_bytes: Option<usize>,
     pub max_concurrent: Option<usize>,
 }
@@ -183,6 +167,7 @@ pub struct FileLsp {
     pub request_timeout: Option<u64>,
     pub comment_width: Option<usize>,
     pub show_model_in_titles: Option<bool>,
+    pub on_danger: Option<OnDanger>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -263,6 +248,9 @@ pub struct HttpConfig {
     pub token_env: Option<String>,
     /// Nobody can be asked over HTTP: what to do at a VRAM warning.
     pub on_vram_warning: OnVramWarning,
+    /// Nobody can be asked over HTTP: what to do with an answer whose shell code the safety
+    /// check finds dangerous.
+    pub on_danger: OnDanger,
     /// Larger request bodies are answered with 413.
     pub max_body_bytes: usize,
     /// Model requests in flight at once; more are answered with 429.
@@ -287,6 +275,16 @@ impl OnVramWarning {
     }
 }
 
+/// What an answer that nobody can be asked about does when its shell code is dangerous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDanger {
+    /// No code: an error (HTTP 422) with the findings.
+    Refuse,
+    /// The answer as it is, with the findings beside it.
+    Report,
+}
+
 /// The language server's own settings.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LspConfig {
@@ -299,6 +297,9 @@ pub struct LspConfig {
     pub comment_width: usize,
     /// Action titles end with the model that would answer.
     pub show_model_in_titles: bool,
+    /// The `llm-router.infer` command cannot ask: what its answer does when its shell code
+    /// is dangerous (the editor's own actions ask instead).
+    pub on_danger: OnDanger,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -584,11 +585,13 @@ impl Config {
                 request_timeout: 60,
                 comment_width: 80,
                 show_model_in_titles: true,
+                on_danger: OnDanger::Refuse,
             },
             http: HttpConfig {
                 listen: "127.0.0.1:8765".to_string(),
                 token_env: None,
                 on_vram_warning: OnVramWarning::Fast,
+                on_danger: OnDanger::Refuse,
                 max_body_bytes: 1024 * 1024,
                 max_concurrent: 4,
             },
@@ -659,6 +662,7 @@ impl Config {
             set(&mut c.request_timeout, l.request_timeout);
             set(&mut c.comment_width, l.comment_width);
             set(&mut c.show_model_in_titles, l.show_model_in_titles);
+            set(&mut c.on_danger, l.on_danger);
         }
         if let Some(h) = file.http {
             let c = &mut self.http;
@@ -667,6 +671,7 @@ impl Config {
                 c.token_env = h.token_env;
             }
             set(&mut c.on_vram_warning, h.on_vram_warning);
+            set(&mut c.on_danger, h.on_danger);
             set(&mut c.max_body_bytes, h.max_body_bytes);
             set(&mut c.max_concurrent, h.max_concurrent);
         }

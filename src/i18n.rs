@@ -2,34 +2,7 @@
 //!
 //! The German strings are the spec's, correctly encoded.
 
-use crate::config::Language;
-
-/// The three answers to the VRAM question, in the order they are offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConsentAnswer {
-    Continue,
-    UseFast,
-    Cancel,
-}
-
-impl ConsentAnswer {
-    pub const ALL: [ConsentAnswer; 3] = [ConsentAnswer::Continue, ConsentAnswer::UseFast, ConsentAnswer::Cancel];
-
-    pub fn title(self, lang: Language) -> &'static str {
-        match (self, lang) {
-            (ConsentAnswer::Continue, Language::En) => "Continue",
-            (ConsentAnswer::UseFast, Language::En) => "Use fast model",
-            (ConsentAnswer::Cancel, Language::En) => "Cancel",
-            (ConsentAnswer::Continue, Language::De) => "Fortfahren",
-            (ConsentAnswer::UseFast, Language::De) => "Schnelles Modell verwenden",
-            (ConsentAnswer::Cancel, Language::De) => "Abbrechen",
-        }
-    }
-
-    pub fn from_title(title: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.title(Language::En) == title || a.title(Language::De) == title)
-    }
-}
+use crate::vocab::Language;
 
 pub fn vram_warning_title(lang: Language) -> &'static str {
     match lang {
@@ -74,8 +47,8 @@ pub fn cancelled_by_user(lang: Language) -> &'static str {
 }
 
 /// Code action titles for a task, e.g. "Explain command".
-pub fn action_title(task: crate::actions::Task, lang: Language) -> &'static str {
-    use crate::actions::Task;
+pub fn action_title(task: crate::vocab::Task, lang: Language) -> &'static str {
+    use crate::vocab::Task;
     match (task, lang) {
         (Task::Explain, Language::En) => "Explain command",
         (Task::Generate, Language::En) => "Generate script",
@@ -169,6 +142,7 @@ pub fn cancelled_nothing_inserted(lang: Language) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vocab::ConsentAnswer;
 
     #[test]
     fn spec_texts_are_correctly_encoded() {

@@ -8,12 +8,12 @@ pub mod actions;
 pub mod backend;
 pub mod cli;
 pub mod config;
-pub mod dispatch;
 pub mod http;
 pub mod i18n;
 pub mod lsp;
 pub mod router;
 pub mod safety;
+pub mod vocab;
 pub mod vram;
 
 /// An error and its causes: the first line is the sentence a user acts on, the rest is for

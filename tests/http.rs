@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use fake_ollama::{BUSY_ERROR, Behaviour, FakeModel, FakeOllama, Scenario};
 use futures_util::StreamExt;
+use llm_router_lsp::actions::Pipeline;
 use llm_router_lsp::config::{BackendConfig, Config, Environment, OnVramWarning, ProbeConfig};
-use llm_router_lsp::dispatch::Dispatcher;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -89,7 +89,7 @@ impl Server {
         let mut config = config_for(url);
         tweak(&mut config);
         let app = llm_router_lsp::http::router(
-            Arc::new(Dispatcher::new(config.clone())),
+            Arc::new(Pipeline::new(config.clone())),
             config.http.clone(),
             token.map(str::to_string),
         );

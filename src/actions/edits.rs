@@ -1,8 +1,8 @@
 //! Turning an answer into lines to insert, and finding where they belong after the user
 //! kept typing. Works on whole lines; the language server converts to its own positions.
 
-use super::Task;
 use super::extract::code_from_answer;
+use crate::vocab::Task;
 
 /// The line comment prefix for a document language (LSP `languageId`).
 pub fn comment_prefix(language: &str) -> &'static str {

@@ -1,30 +1,16 @@
-//! What the user asks for: prompts per task, and turning answers into code.
+//! Where a request runs, from request to answer: [`Pipeline::run`] routes, checks VRAM and
+//! asks, streams through an [`Observer`], falls back, extracts the code and checks it. The
+//! faces (`cli`, `lsp`, `http`) only translate their input into a [`Request`] and the
+//! [`Answer`] into their output. Also the pieces a face needs to show an answer: prompts per
+//! task, code extraction, and where an explanation's lines go in a document.
 
+pub mod check;
 pub mod edits;
 pub mod extract;
+mod pipeline;
 pub mod prompts;
 
-use serde::{Deserialize, Serialize};
-
-/// The user's request, as picked from the editor's code actions or the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// A general question.
-    #[default]
-    Ask,
-    /// Explain a command or a piece of code.
-    Explain,
-    /// Write code from a description.
-    Generate,
-}
-
-impl Task {
-    pub fn label(self) -> &'static str {
-        match self {
-            Task::Ask => "ask",
-            Task::Explain => "explain",
-            Task::Generate => "generate",
-        }
-    }
-}
+pub use check::{CodeCheck, Retry};
+pub use pipeline::{
+    ActionError, Answer, Consent, ConsentError, Observer, Pipeline, Quiet, Request, VramStatus, VramWarning,
+};

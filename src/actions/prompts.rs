@@ -1,8 +1,8 @@
 //! The messages sent to the model for each task.
 
-use super::Task;
 use crate::backend::Message;
-use crate::config::Language;
+use crate::vocab::Language;
+use crate::vocab::Task;
 
 /// System and user messages for a task. `language` is the document's (e.g. `shellscript`),
 /// `ui` the language the user reads.

@@ -21,12 +21,12 @@ use serde_json::{Value, json};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::{AppState, error_response, status};
-use crate::actions::Task;
+use crate::actions::{ActionError, Consent, ConsentError, Observer, Pipeline, Request, VramWarning};
 use crate::backend::BackendError;
-use crate::config::OnVramWarning;
-use crate::dispatch::{Consent, ConsentError, Dispatcher, Job, JobError, JobObserver, VramWarning};
-use crate::i18n::ConsentAnswer;
-use crate::router::{ModelTier, RouteDecision};
+use crate::config::{OnDanger, OnVramWarning};
+use crate::router::RouteDecision;
+use crate::vocab::Task;
+use crate::vocab::{ConsentAnswer, ModelTier};
 
 /// The request body. Unknown fields are errors, so that a typo is not silently ignored.
 #[derive(Debug, Deserialize)]
@@ -95,16 +95,20 @@ pub async fn infer(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         return response;
     };
     let stream = request.stream.unwrap_or(false);
-    let job = Job {
+    let job = Request {
         task: request.task.unwrap_or_default(),
         text: request.query,
         language: request.language,
         tier: request.tier,
+        raw: true,
+        shell_by_default: true,
     };
+    let on_danger = state.http.on_danger;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let observer = HttpObserver {
         tx: tx.clone(),
         stream,
+        held: (on_danger == OnDanger::Refuse).then(|| Withheld::new(job.task == Task::Generate)),
         flight: InFlight {
             permit: Some(permit),
             state: Arc::clone(&state),
@@ -117,6 +121,7 @@ pub async fn infer(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         Arc::clone(&state.dispatcher),
         job,
         state.http.on_vram_warning,
+        on_danger,
         observer,
         tx,
     )));
@@ -196,7 +201,16 @@ async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<V
 /// What the job task reports.
 enum Progress {
     Text(String),
-    Fallback { from: String, to: String, cause: String },
+    Fallback {
+        from: String,
+        to: String,
+        cause: String,
+    },
+    /// The generated code does not parse and a larger tier is asked; the text starts anew.
+    Retry {
+        tier: ModelTier,
+        error: String,
+    },
     Done(StatusCode, Value),
 }
 
@@ -205,6 +219,7 @@ impl Progress {
         let (name, data) = match self {
             Progress::Text(t) => ("text", json!({ "text": t })),
             Progress::Fallback { from, to, cause } => ("fallback", json!({"from": from, "to": to, "cause": cause})),
+            Progress::Retry { tier, error } => ("retry", json!({"tier": tier, "error": error})),
             Progress::Done(status, value) if status.is_success() => ("result", value.clone()),
             Progress::Done(_, value) => ("error", value.clone()),
         };
@@ -261,10 +276,80 @@ impl Drop for InFlight {
 struct HttpObserver {
     tx: mpsc::UnboundedSender<Progress>,
     stream: bool,
+    /// With `http.on_danger: refuse`, streamed code waits for the check.
+    held: Option<Withheld>,
     flight: InFlight,
 }
 
-impl JobObserver for HttpObserver {
+impl HttpObserver {
+    fn send_text(&self, text: String) {
+        if self.stream && !text.is_empty() {
+            let _ = self.tx.send(Progress::Text(text));
+        }
+    }
+
+    /// The check passed (or reports only): the withheld text goes out before the result.
+    fn release(&mut self) {
+        if let Some(text) = self.held.as_mut().map(Withheld::release) {
+            self.send_text(text);
+        }
+    }
+}
+
+/// Streamed text that may be code the check has not seen yet: everything from the first
+/// line that opens a fenced block (for `generate`, everything: an answer without a fence is
+/// code too) waits until the answer is checked. Prose before it streams as it arrives,
+/// held back at most until its line ends (the line might open a fence).
+#[derive(Debug, Default)]
+struct Withheld {
+    hold_all: bool,
+    /// The start of the current line, not yet known not to open a fence.
+    line: String,
+    held: String,
+}
+
+impl Withheld {
+    fn new(hold_all: bool) -> Self {
+        Self { hold_all, ..Default::default() }
+    }
+
+    /// What can be sent now of `piece`.
+    fn push(&mut self, piece: &str) -> String {
+        if self.hold_all || !self.held.is_empty() {
+            self.held.push_str(piece);
+            return String::new();
+        }
+        self.line.push_str(piece);
+        let mut out = String::new();
+        while let Some(end) = self.line.find('\n') {
+            if self.line[..end].trim_start().starts_with("```") {
+                self.held = std::mem::take(&mut self.line);
+                return out;
+            }
+            out.extend(self.line.drain(..=end));
+        }
+        let start = self.line.trim_start();
+        let may_open_fence = start.starts_with("```") || "```".starts_with(start);
+        if !may_open_fence {
+            out.push_str(&std::mem::take(&mut self.line));
+        }
+        out
+    }
+
+    fn release(&mut self) -> String {
+        let mut text = std::mem::take(&mut self.line);
+        text.push_str(&std::mem::take(&mut self.held));
+        text
+    }
+
+    /// A retry's answer replaces the first: what was withheld of it is dropped.
+    fn restart(&mut self) {
+        self.line.clear();
+        self.held.clear();
+    }
+}
+
+impl Observer for HttpObserver {
     fn decided(&mut self, decision: &RouteDecision) {
         self.flight.tier = Some(decision.tier);
     }
@@ -272,8 +357,21 @@ impl JobObserver for HttpObserver {
         self.flight.tier = Some(decision.tier);
     }
     fn text(&mut self, piece: &str) {
+        if !self.stream {
+            return;
+        }
+        let now = match self.held.as_mut() {
+            Some(held) => held.push(piece),
+            None => piece.to_string(),
+        };
+        self.send_text(now);
+    }
+    fn retrying(&mut self, tier: ModelTier, syntax_error: &str) {
+        if let Some(held) = self.held.as_mut() {
+            held.restart();
+        }
         if self.stream {
-            let _ = self.tx.send(Progress::Text(piece.to_string()));
+            let _ = self.tx.send(Progress::Retry { tier, error: syntax_error.to_string() });
         }
     }
     fn fell_back(&mut self, from: &str, to: &str, cause: &BackendError) {
@@ -322,23 +420,32 @@ impl Consent for PolicyConsent {
 }
 
 async fn run_job(
-    dispatcher: Arc<Dispatcher>,
-    job: Job,
+    dispatcher: Arc<Pipeline>,
+    job: Request,
     policy: OnVramWarning,
+    on_danger: OnDanger,
     mut observer: HttpObserver,
     tx: mpsc::UnboundedSender<Progress>,
 ) {
     let consent = PolicyConsent::new(policy);
     let result = dispatcher.run(&job, &consent, &mut observer).await;
     let (status, mut value) = match result {
-        Ok(outcome) => {
-            observer.flight.finish(Some(outcome.decision.tier), "ok");
-            (StatusCode::OK, outcome.to_infer_json())
+        Ok(answer) if answer.has_danger() && on_danger == OnDanger::Refuse => {
+            observer.flight.finish(Some(answer.decision.tier), "dangerous_code");
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            let mut value = answer.to_refused_json(dispatcher.config().language);
+            value["status"] = json!(status.as_u16());
+            (status, value)
+        }
+        Ok(answer) => {
+            observer.release();
+            observer.flight.finish(Some(answer.decision.tier), "ok");
+            (StatusCode::OK, answer.to_infer_json())
         }
         Err(error) => {
             let (status, kind) = status::classify(&error);
             let tier = match &error {
-                JobError::Backend { tier, .. } => Some(*tier),
+                ActionError::Backend { tier, .. } => Some(*tier),
                 _ => None,
             };
             observer.flight.finish(tier, kind);
@@ -351,11 +458,11 @@ async fn run_job(
 
 /// The spec's failure object plus `status`, `kind`, and for backend failures the model and
 /// tier (and for a model that is not pulled, the command that pulls it).
-pub fn error_json(error: &JobError, status: StatusCode, kind: &str) -> Value {
+pub fn error_json(error: &ActionError, status: StatusCode, kind: &str) -> Value {
     let mut v = error.to_infer_json();
     v["status"] = json!(status.as_u16());
     v["kind"] = json!(kind);
-    if let JobError::Backend { model, tier, source, .. } = error {
+    if let ActionError::Backend { model, tier, source, .. } = error {
         v["model"] = json!(model);
         v["tier"] = json!(tier);
         if let BackendError::ModelNotFound { model, .. } = source {
@@ -408,6 +515,7 @@ mod tests {
                 0.8,
             ),
             message: "VRAM at 90%\n\nmore".into(),
+            retry: false,
         };
         for (policy, answer) in [
             (OnVramWarning::Fast, ConsentAnswer::UseFast),

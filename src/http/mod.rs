@@ -29,10 +29,10 @@ use tokio::sync::Semaphore;
 pub use infer::{InferRequest, PolicyConsent, error_json, parse_request};
 pub use metrics::{Gauges, Metrics};
 
-use crate::actions::Task;
+use crate::actions::{self, Pipeline};
 use crate::config::{Config, HttpConfig};
-use crate::dispatch::{Dispatcher, Job};
-use crate::router::ModelTier;
+use crate::vocab::ModelTier;
+use crate::vocab::Task;
 
 /// The OpenAPI document of this API, kept in the repository as `openapi/openapi.json`.
 pub const OPENAPI_JSON: &str = include_str!("../../openapi/openapi.json");
@@ -50,7 +50,7 @@ pub enum ServeError {
 }
 
 pub struct AppState {
-    dispatcher: Arc<Dispatcher>,
+    dispatcher: Arc<Pipeline>,
     http: HttpConfig,
     token: Option<String>,
     limit: Arc<Semaphore>,
@@ -104,7 +104,7 @@ pub async fn serve(config: Config, listen: Option<String>) -> Result<(), ServeEr
         .map_err(|e| ServeError::Runtime(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr().map_err(|e| ServeError::Runtime(e.to_string()))?;
     let auth = if token.is_some() { "bearer token required" } else { "no token: loopback only" };
-    let app = router(Arc::new(Dispatcher::new(config.clone())), config.http.clone(), token);
+    let app = router(Arc::new(Pipeline::new(config.clone())), config.http.clone(), token);
     {
         use std::io::Write;
         let mut out = std::io::stdout().lock();
@@ -141,7 +141,7 @@ async fn shutdown_signal() {
 
 /// The API's routes over `dispatcher`. `token`: the bearer token every request must carry;
 /// `None` only on loopback (see [`token_for`]).
-pub fn router(dispatcher: Arc<Dispatcher>, http: HttpConfig, token: Option<String>) -> Router {
+pub fn router(dispatcher: Arc<Pipeline>, http: HttpConfig, token: Option<String>) -> Router {
     let state = Arc::new(AppState {
         dispatcher,
         limit: Arc::new(Semaphore::new(http.max_concurrent)),
@@ -269,7 +269,13 @@ async fn route(
             "missing query parameter `q` (the text to route)".into(),
         );
     };
-    let job = Job { task: params.task.unwrap_or_default(), text: q, language: params.language, tier: params.tier };
+    let job = actions::Request {
+        task: params.task.unwrap_or_default(),
+        text: q,
+        language: params.language,
+        tier: params.tier,
+        ..Default::default()
+    };
     let decision = state.dispatcher.route(&job).await;
     let mut v = serde_json::to_value(&decision).unwrap_or_default();
     v["tokens"] = json!(decision.tokens.to_string());

@@ -6,18 +6,18 @@
 
 use axum::http::StatusCode;
 
+use crate::actions::ActionError;
 use crate::backend::BackendError;
-use crate::dispatch::JobError;
 
 /// The status and a machine-readable `kind` for a failed job. The kind is also the
 /// `outcome` label in the metrics.
-pub fn classify(error: &JobError) -> (StatusCode, &'static str) {
+pub fn classify(error: &ActionError) -> (StatusCode, &'static str) {
     match error {
         // The server's own policy (http.on_vram_warning: cancel) refused to load the model.
-        JobError::Cancelled { .. } => (StatusCode::CONFLICT, "vram_cancelled"),
+        ActionError::Cancelled { .. } => (StatusCode::CONFLICT, "vram_cancelled"),
         // Never happens over HTTP: the consent here always answers from the config.
-        JobError::ConsentUnavailable(_) => (StatusCode::INTERNAL_SERVER_ERROR, "consent_unavailable"),
-        JobError::Backend { source, .. } => classify_backend(source),
+        ActionError::ConsentUnavailable(_) => (StatusCode::INTERNAL_SERVER_ERROR, "consent_unavailable"),
+        ActionError::Backend { source, .. } => classify_backend(source),
     }
 }
 
@@ -47,8 +47,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::dispatch::ConsentError;
-    use crate::router::ModelTier;
+    use crate::actions::ConsentError;
+    use crate::vocab::ModelTier;
 
     fn reqwest_error() -> reqwest::Error {
         reqwest::Client::new().get("not a url").build().unwrap_err()
@@ -79,15 +79,16 @@ mod tests {
             (BackendError::Unsupported("x".into()), 502, "backend_error"),
         ];
         for (error, status, kind) in table {
-            let job = JobError::Backend { model: m(), tier: ModelTier::Code, source: error, fallback: "none".into() };
+            let job =
+                ActionError::Backend { model: m(), tier: ModelTier::Code, source: error, fallback: "none".into() };
             assert_eq!(classify(&job), (StatusCode::from_u16(status).unwrap(), kind), "{job:?}");
         }
     }
 
     #[test]
     fn job_table() {
-        assert_eq!(classify(&JobError::Cancelled { message: "c".into() }), (StatusCode::CONFLICT, "vram_cancelled"));
-        let e = JobError::ConsentUnavailable(ConsentError("x".into()));
+        assert_eq!(classify(&ActionError::Cancelled { message: "c".into() }), (StatusCode::CONFLICT, "vram_cancelled"));
+        let e = ActionError::ConsentUnavailable(ConsentError("x".into()));
         assert_eq!(classify(&e).0, StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

@@ -21,14 +21,13 @@ use super::position::{line_end, to_char};
 use super::safety;
 use super::state::{PendingConsent, Shared};
 use super::{CMD_ASK, CMD_EXPLAIN, CMD_GENERATE};
-use crate::actions::Task;
 use crate::actions::edits::{self, LineInsert, LineSelection};
+use crate::actions::{ActionError, Answer, Consent, ConsentError, Observer, Quiet, Request, VramWarning};
 use crate::backend::BackendError;
-use crate::config::{Language, WarningWithoutDialog};
-use crate::dispatch::{Consent, ConsentError, Job, JobError, JobObserver, JobOutcome, Quiet, VramWarning};
-use crate::i18n::{self, ConsentAnswer};
-use crate::router::{ModelTier, RouteDecision};
-use crate::safety::flow::check_outcome;
+use crate::config::{OnDanger, WarningWithoutDialog};
+use crate::i18n;
+use crate::router::RouteDecision;
+use crate::vocab::{ConsentAnswer, Language, ModelTier, Task};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct CommandArgs {
@@ -162,7 +161,7 @@ enum Event {
 /// Sends job events to the progress forwarder; the dispatcher's callbacks cannot await.
 struct ChannelObserver(mpsc::UnboundedSender<Event>);
 
-impl JobObserver for ChannelObserver {
+impl Observer for ChannelObserver {
     // `model_started` follows at once with the same decision (and again after a fallback).
     fn decided(&mut self, _: &RouteDecision) {}
     fn model_started(&mut self, d: &RouteDecision) {
@@ -235,7 +234,8 @@ struct LspConsent {
 #[async_trait]
 impl Consent for LspConsent {
     async fn confirm(&self, warning: &VramWarning) -> Result<ConsentAnswer, ConsentError> {
-        if let Some(p) = self.preset {
+        // The user's answer was for the request; a retry after a syntax error asks anew.
+        if let Some(p) = self.preset.filter(|_| !warning.retry) {
             return Ok(p);
         }
         let params = ShowMessageRequestParams {
@@ -275,7 +275,8 @@ impl LspConsent {
             WarningWithoutDialog::Fast => Ok(ConsentAnswer::UseFast),
             WarningWithoutDialog::Continue => Ok(ConsentAnswer::Continue),
             WarningWithoutDialog::Cancel => Ok(ConsentAnswer::Cancel),
-            WarningWithoutDialog::AskViaAction => match &self.target {
+            // A retry has no code action to offer: its request was never the user's.
+            WarningWithoutDialog::AskViaAction => match self.target.as_ref().filter(|_| !warning.retry) {
                 Some(target) => {
                     self.shared.add_pending_consent(PendingConsent {
                         model: warning.model.clone(),
@@ -342,8 +343,15 @@ async fn run(
         None => None,
     };
     let started = Instant::now();
-    let dispatch_job = Job { task: job.task, text: job.text.clone(), language: Some(job.language.clone()), tier: None };
-    let decision = dispatcher.route(&dispatch_job).await;
+    let request = Request {
+        task: job.task,
+        text: job.text.clone(),
+        language: Some(job.language.clone()),
+        tier: None,
+        raw: false,
+        shell_by_default: false,
+    };
+    let decision = dispatcher.route(&request).await;
     if let Some(t) = &token {
         // The progress opens with the model that is about to answer.
         let begin = WorkDoneProgressBegin {
@@ -366,15 +374,9 @@ async fn run(
         usage: 0.0,
     };
     let consent = lsp_consent(shared, client, preset, Some(target));
-    // Generated shell code is checked; a retry after a syntax error asks about VRAM anew.
-    let retry_consent = lsp_consent(shared, client, None, None);
     let mut observer = ChannelObserver(tx);
     let result = tokio::select! {
-        r = async {
-            let outcome = dispatcher.run_decided(&dispatch_job, decision, started, &consent, &mut observer).await?;
-            let checked = check_outcome(&dispatcher, &dispatch_job, outcome, &retry_consent, &mut observer, false);
-            Ok::<_, JobError>(checked.await)
-        } => Some(r),
+        r = dispatcher.run_routed(&request, decision, started, &consent, &mut observer) => Some(r),
         _ = cancel.cancelled() => None,
     };
     drop(observer);
@@ -393,11 +395,13 @@ async fn run(
         }
         Some(Err(e)) => {
             let (typ, text, log_type, ending) = match &e {
-                JobError::Cancelled { message } => (MessageType::INFO, message.clone(), MessageType::INFO, "Cancelled"),
-                JobError::ConsentUnavailable(c) => {
+                ActionError::Cancelled { message } => {
+                    (MessageType::INFO, message.clone(), MessageType::INFO, "Cancelled")
+                }
+                ActionError::ConsentUnavailable(c) => {
                     (MessageType::WARNING, c.0.clone(), MessageType::INFO, "Waiting for a choice")
                 }
-                JobError::Backend { fallback, .. } => (
+                ActionError::Backend { fallback, .. } => (
                     MessageType::ERROR,
                     format!("llm-router: {e} (fallback: {fallback})"),
                     MessageType::ERROR,
@@ -408,9 +412,9 @@ async fn run(
             end(ending.into()).await;
             (typ, text)
         }
-        Some(Ok(checked)) => {
-            end(format!("{} answered", checked.outcome.decision.model)).await;
-            let (outcome, note, generated) = match safety::gate(client, &config, &job.language, checked).await {
+        Some(Ok(answer)) => {
+            end(format!("{} answered", answer.decision.model)).await;
+            let (outcome, note, generated) = match safety::gate(client, &config, &job.language, answer).await {
                 safety::Gate::Insert { outcome, note, generated } => (outcome, note, generated),
                 safety::Gate::Cancel { outcome } => {
                     let log = format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text);
@@ -455,7 +459,7 @@ async fn apply(
     shared: &Shared,
     client: &Client,
     job: &EditJob,
-    outcome: &JobOutcome,
+    outcome: &Answer,
     width: usize,
     timeout: Duration,
 ) -> Result<LineInsert, String> {
@@ -553,9 +557,21 @@ pub async fn infer(shared: &Arc<Shared>, client: &Client, arg: Value) -> RpcResu
     };
     let dispatcher = shared.dispatcher();
     let consent = lsp_consent(shared, client, None, None);
-    let job = Job { task, text, language, tier: args.tier };
-    Ok(match dispatcher.run(&job, &consent, &mut Quiet).await {
-        Ok(outcome) => outcome.to_infer_json(),
+    let request = Request { task, text, language, tier: args.tier, raw: true, shell_by_default: true };
+    let config = dispatcher.config();
+    Ok(match dispatcher.run(&request, &consent, &mut Quiet).await {
+        Ok(answer) => {
+            let withheld = config.lsp.on_danger == OnDanger::Refuse;
+            if let Some(summary) = answer.danger_summary(config.language, withheld) {
+                // The user sees the danger, whatever the client does with the result.
+                client.show_message(MessageType::WARNING, format!("llm-router: {summary}")).await;
+            }
+            if withheld && answer.has_danger() {
+                answer.to_refused_json(config.language)
+            } else {
+                answer.to_infer_json()
+            }
+        }
         Err(e) => e.to_infer_json(),
     })
 }

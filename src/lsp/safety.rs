@@ -21,10 +21,10 @@ use tower_lsp_server::ls_types::*;
 use super::position::Encoding;
 use super::state::Shared;
 use crate::actions::edits::{self, LineInsert};
+use crate::actions::{Answer, check};
 use crate::config::Config;
-use crate::dispatch::JobOutcome;
-use crate::safety::flow::{self, Checked, DangerAnswer};
 use crate::safety::{self, CheckOptions, Dialect, Finding, Severity};
+use crate::vocab::DangerAnswer;
 
 /// Wait after a change before linting (typing goes on).
 pub const CHANGE_DELAY: Duration = Duration::from_millis(300);
@@ -72,16 +72,15 @@ pub struct Generated {
 
 pub enum Gate {
     /// Insert this answer; `note` goes into the closing message.
-    Insert { outcome: Box<JobOutcome>, note: Option<String>, generated: Option<Generated> },
+    Insert { outcome: Box<Answer>, note: Option<String>, generated: Option<Generated> },
     /// The user cancelled at the danger question.
-    Cancel { outcome: Box<JobOutcome> },
+    Cancel { outcome: Box<Answer> },
 }
 
 /// Decides what to insert: as is without danger; with danger, what the user picks. A client
 /// without `window/showMessageRequest` (or no answer in time) gets the code as comments.
-pub async fn gate(client: &Client, config: &Config, language: &str, checked: Checked) -> Gate {
-    let Checked { mut outcome, safety } = checked;
-    let Some(check) = safety else {
+pub async fn gate(client: &Client, config: &Config, language: &str, mut outcome: Answer) -> Gate {
+    let Some(check) = outcome.check.clone() else {
         return Gate::Insert { outcome: Box::new(outcome), note: None, generated: None };
     };
     let lang = config.language;
@@ -89,23 +88,23 @@ pub async fn gate(client: &Client, config: &Config, language: &str, checked: Che
     let dangers: Vec<&Finding> = check.report.dangers().collect();
     if !dangers.is_empty() {
         let timeout = Duration::from_secs(config.lsp.request_timeout);
-        let answer = ask(client, flow::danger_message(lang, &dangers), lang, timeout).await;
+        let answer = ask(client, check::danger_message(lang, &dangers), lang, timeout).await;
         match answer {
             DangerAnswer::Cancel => return Gate::Cancel { outcome: Box::new(outcome) },
             DangerAnswer::InsertAsComments => {
                 let prefix = edits::comment_prefix(language).to_string();
-                outcome.text = format!("```\n{}```\n", flow::as_comments(&check.code, &prefix));
+                outcome.text = format!("```\n{}```\n", check::as_comments(&check.code, &prefix));
             }
             DangerAnswer::InsertAnyway => {}
         }
-        notes.push(flow::inserted_note(lang, answer, dangers.len()));
+        notes.push(check::inserted_note(lang, answer, dangers.len()));
     }
     let generated = (!check.report.findings.is_empty())
         .then(|| Generated { code: check.code.clone(), findings: check.report.findings.clone() });
     Gate::Insert { outcome: Box::new(outcome), note: (!notes.is_empty()).then(|| notes.join(" ")), generated }
 }
 
-async fn ask(client: &Client, message: String, lang: crate::config::Language, timeout: Duration) -> DangerAnswer {
+async fn ask(client: &Client, message: String, lang: crate::vocab::Language, timeout: Duration) -> DangerAnswer {
     let params = ShowMessageRequestParams {
         typ: MessageType::WARNING,
         message,
@@ -216,7 +215,7 @@ async fn refresh(shared: &Shared, client: &Client, uri: &Uri, generation: u64) {
     let mut lint = None;
     if let Some(dialect) = dialect.filter(|_| stale && text.len() <= MAX_LINT_BYTES) {
         let dialect = Dialect::from_shebang(&text).unwrap_or(dialect);
-        let report = flow::check_code(&text, CheckOptions::new(&settings, dialect)).await;
+        let report = safety::check_async(&text, CheckOptions::new(&settings, dialect)).await;
         let lines: Vec<&str> = text.split('\n').collect();
         lint = Some(report.findings.iter().map(|f| diagnostic(f, f.start, f.end, &lines, encoding)).collect());
     } else if dialect.is_none() {

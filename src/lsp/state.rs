@@ -11,12 +11,12 @@ use tower_lsp_server::ls_types::*;
 use super::documents::{Document, Documents};
 use super::position::Encoding;
 use super::{CMD_CANCEL, CMD_CONSENT};
-use crate::actions::Task;
+use crate::actions::Pipeline;
 use crate::actions::edits::LineSelection;
 use crate::config::{self, Config, Environment, FileConfig};
-use crate::dispatch::Dispatcher;
 use crate::i18n;
 use crate::router::RouteRequest;
+use crate::vocab::Task;
 
 /// What the client can do, read once from `initialize`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,7 +45,7 @@ pub struct PendingConsent {
 
 pub struct State {
     pub documents: Documents,
-    pub dispatcher: Arc<Dispatcher>,
+    pub dispatcher: Arc<Pipeline>,
     pub encoding: Encoding,
     pub flags: ClientFlags,
     pub jobs: HashMap<u64, RunningJob>,
@@ -75,7 +75,7 @@ impl Shared {
         Self {
             state: Mutex::new(State {
                 documents: Documents::default(),
-                dispatcher: Arc::new(Dispatcher::new(config)),
+                dispatcher: Arc::new(Pipeline::new(config)),
                 encoding: Encoding::Utf16,
                 flags: ClientFlags::default(),
                 jobs: HashMap::new(),
@@ -94,7 +94,7 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+    pub fn dispatcher(&self) -> Arc<Pipeline> {
         Arc::clone(&self.lock().dispatcher)
     }
 
@@ -147,12 +147,12 @@ impl Shared {
             .and_then(|file| base.apply(file, Path::new(source)).map_err(|e| e.to_string()));
         match result {
             Ok(config) => {
-                self.lock().dispatcher = Arc::new(Dispatcher::new(config));
+                self.lock().dispatcher = Arc::new(Pipeline::new(config));
                 Ok(())
             }
             Err(message) => {
                 tracing::error!("{message}");
-                self.lock().dispatcher = Arc::new(Dispatcher::new(Config::defaults(&self.env)));
+                self.lock().dispatcher = Arc::new(Pipeline::new(Config::defaults(&self.env)));
                 Err(format!("llm-router-lsp: {message}. Running on defaults."))
             }
         }
@@ -202,7 +202,7 @@ impl Shared {
                 consent("continue"),
             ));
             actions.push(command_action(
-                i18n::ConsentAnswer::UseFast.title(lang).to_string(),
+                crate::vocab::ConsentAnswer::UseFast.title(lang).to_string(),
                 CMD_CONSENT,
                 consent("fast"),
             ));

@@ -5,49 +5,13 @@ pub mod tokens;
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use analyzer::{Analysis, KeywordHit, QueryAnalyzer, ShellSyntax};
 pub use tokens::TokenEstimate;
 
-use crate::actions::Task;
-use crate::config::Config;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ModelTier {
-    Fast,
-    Code,
-    Heavy,
-}
-
-impl ModelTier {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelTier::Fast => "fast",
-            ModelTier::Code => "code",
-            ModelTier::Heavy => "heavy",
-        }
-    }
-}
-
-impl fmt::Display for ModelTier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for ModelTier {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "fast" => Ok(ModelTier::Fast),
-            "code" => Ok(ModelTier::Code),
-            "heavy" => Ok(ModelTier::Heavy),
-            _ => Err(format!("unknown tier `{s}` (expected fast, code or heavy)")),
-        }
-    }
-}
+use crate::config::{ModelsConfig, RoutingConfig};
+use crate::vocab::{ModelTier, Task};
 
 /// Why a tier was chosen. Shown to users ("honest routing") and in `--json` output.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,16 +108,26 @@ impl RouteDecision {
 #[derive(Debug, Clone)]
 pub struct Router {
     analyzer: QueryAnalyzer,
-    config: Config,
+    routing: RoutingConfig,
+    enabled: bool,
+    /// Model and backend per tier, in `ModelTier` order.
+    tiers: [(String, String); 3],
 }
 
 impl Router {
-    pub fn new(config: Config) -> Self {
-        Self { analyzer: QueryAnalyzer::new(&config.routing), config }
+    pub fn new(routing: &RoutingConfig, models: &ModelsConfig) -> Self {
+        let tier = |t: &crate::config::TierConfig| (t.name.clone(), t.backend.clone());
+        Self {
+            analyzer: QueryAnalyzer::new(routing),
+            routing: routing.clone(),
+            enabled: models.routing_enabled,
+            tiers: [tier(&models.fast_model), tier(&models.code_model), tier(&models.heavy_model)],
+        }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The model that answers for `tier`.
+    pub fn model(&self, tier: ModelTier) -> &str {
+        &self.tiers[tier as usize].0
     }
 
     pub fn analyzer(&self) -> &QueryAnalyzer {
@@ -171,8 +145,8 @@ impl Router {
     }
 
     pub fn decision_for(&self, tier: ModelTier, reasons: Vec<Reason>, tokens: TokenEstimate) -> RouteDecision {
-        let t = self.config.tier(tier);
-        RouteDecision { tier, model: t.name.clone(), backend: t.backend.clone(), reasons, tokens }
+        let (model, backend) = self.tiers[tier as usize].clone();
+        RouteDecision { tier, model, backend, reasons, tokens }
     }
 
     fn choose(
@@ -181,7 +155,7 @@ impl Router {
         request: &RouteRequest<'_>,
         count_tokens: bool,
     ) -> (ModelTier, Vec<Reason>, TokenEstimate) {
-        if !self.config.models.routing_enabled {
+        if !self.enabled {
             return (ModelTier::Fast, vec![Reason::RoutingDisabled], TokenEstimate::AtMost(text.len()));
         }
         let analysis = self.analyzer.analyze_with(text, count_tokens);
@@ -205,7 +179,7 @@ impl Router {
         }
         if let Some(lang) = request.language {
             let lang = lang.to_ascii_lowercase();
-            if self.config.routing.code_languages.iter().any(|l| l.eq_ignore_ascii_case(&lang)) {
+            if self.routing.code_languages.iter().any(|l| l.eq_ignore_ascii_case(&lang)) {
                 reasons.push(Reason::Language(lang));
             }
         }
@@ -223,16 +197,17 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Environment;
+    use crate::config::{Config, Environment};
 
     fn router() -> Router {
-        Router::new(Config::defaults(&Environment::default()))
+        let c = Config::defaults(&Environment::default());
+        Router::new(&c.routing, &c.models)
     }
 
     fn check(text: &str, language: Option<&str>, task: Task, expected: ModelTier) {
         let d = router().decide(text, &RouteRequest { task, language, tier: None });
         assert_eq!(d.tier, expected, "{text:?} ({language:?}, {task:?}): {}", d.reasons_text());
-        assert_eq!(d.model, router().config().tier(expected).name);
+        assert_eq!(d.model, router().model(expected));
         assert!(!d.reasons.is_empty());
     }
 
@@ -263,7 +238,7 @@ mod tests {
 
         let mut c = Config::defaults(&Environment::default());
         c.models.routing_enabled = false;
-        let d = Router::new(c).decide("grep | awk", &RouteRequest::default());
+        let d = Router::new(&c.routing, &c.models).decide("grep | awk", &RouteRequest::default());
         assert_eq!(d.tier, ModelTier::Fast);
         assert_eq!(d.reasons, vec![Reason::RoutingDisabled]);
     }

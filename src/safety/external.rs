@@ -243,7 +243,7 @@ pub fn doctor(settings: &SafetyConfig) -> (String, usize) {
 pub async fn check_file(name: &str, script: &str, settings: &SafetyConfig) -> (String, Vec<String>, Option<String>) {
     let dialect =
         Dialect::from_shebang(script).unwrap_or(if name.ends_with(".zsh") { Dialect::Zsh } else { Dialect::Bash });
-    let report = super::flow::check_code(script, CheckOptions::new(settings, dialect)).await;
+    let report = super::check_async(script, CheckOptions::new(settings, dialect)).await;
     let mut notes = Vec::new();
     match &report.syntax {
         ToolRun::Missing => notes.push("bash not found: no syntax check (bash -n)".to_string()),

@@ -10,7 +10,6 @@
 //! converts findings to diagnostics, `crate::cli` prints them.
 
 pub mod external;
-pub mod flow;
 mod model;
 pub mod paths;
 mod rules;
@@ -284,6 +283,15 @@ pub fn dialect_for(language: Option<&str>, answer: &str, code: &str, assume_shel
             (assume_shell && language.is_none() && fence.as_deref().unwrap_or("").is_empty()).then_some(Dialect::Bash)
         })?;
     Some(Dialect::from_shebang(code).unwrap_or(dialect))
+}
+
+/// [`check`] on the blocking pool (it may run `bash -n` and shellcheck).
+pub async fn check_async(code: &str, options: CheckOptions) -> Report {
+    let code = code.to_string();
+    match tokio::task::spawn_blocking(move || check(&code, &options)).await {
+        Ok(r) => r,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
 }
 
 /// How [`check`] runs.

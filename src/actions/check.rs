@@ -1,25 +1,18 @@
-//! The check in the generate flow, shared by the language server and the command line:
-//! after the model answers, check the code; when it fails `bash -n`, ask the next larger tier
-//! once more with the error in the prompt (VRAM consent applies as usual). Also the texts
-//! of the danger question.
+//! The check step of the pipeline: shell code in an answer is checked (see
+//! [`crate::safety`]); when a generated script fails `bash -n`, the next larger tier is asked
+//! once more with the error in the prompt (VRAM consent applies as usual). Also the texts of
+//! the danger question, which every face words the same way.
 
-use crate::actions::{Task, extract};
-use crate::config::Language;
-use crate::dispatch::{Consent, Dispatcher, Job, JobError, JobObserver, JobOutcome};
-use crate::router::ModelTier;
+use std::time::Instant;
 
-use super::{CheckOptions, Dialect, Finding, Report};
+use super::extract;
+use super::pipeline::{Answer, Consent, Observer, Pipeline, Request};
+use crate::safety::{self, CheckOptions, Dialect, Finding, Report};
+use crate::vocab::{DangerAnswer, Language, ModelTier, Task};
 
-/// The job's outcome and, for generated shell code, the check's report.
+/// The check of an answer's shell code.
 #[derive(Debug, Clone)]
-pub struct Checked {
-    /// The answer to insert: the retry's when it answered.
-    pub outcome: JobOutcome,
-    pub safety: Option<GeneratedCheck>,
-}
-
-#[derive(Debug, Clone)]
-pub struct GeneratedCheck {
+pub struct CodeCheck {
     /// The code as extracted from the answer (what is inserted).
     pub code: String,
     pub dialect: Dialect,
@@ -80,99 +73,67 @@ fn describe(f: &Finding) -> String {
     format!("line {}: {}", f.start.line + 1, f.message.trim_start_matches("bash -n: "))
 }
 
-/// Runs the check on the blocking pool.
-pub async fn check_code(code: &str, options: CheckOptions) -> Report {
-    let code = code.to_string();
-    match tokio::task::spawn_blocking(move || super::check(&code, &options)).await {
-        Ok(r) => r,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
+/// Which dialect the answer's code is checked as, or `None` when it is not checked: a
+/// generated script (the document's language, the fence tag, or shell by default), or for a
+/// raw answer (`infer`) of any task, a first fenced block tagged as shell.
+pub fn applies(request: &Request, answer: &str, code: &str) -> Option<Dialect> {
+    if request.task == Task::Generate {
+        return safety::dialect_for(request.language.as_deref(), answer, code, request.shell_by_default);
     }
+    if !request.raw {
+        return None;
+    }
+    let dialect = safety::fence_info(answer).as_deref().and_then(Dialect::from_fence)?;
+    Some(Dialect::from_shebang(code).unwrap_or(dialect))
 }
 
-/// Runs the job, then [`check_outcome`] (the command line's flow).
-pub async fn run_checked(
-    dispatcher: &Dispatcher,
-    job: &Job,
+/// Checks the answer's shell code (when [`applies`]) and, for a generated script with a
+/// syntax error, asks the next larger tier once more; its answer replaces the first when
+/// it arrives.
+pub(super) async fn check_answer(
+    pipeline: &Pipeline,
+    request: &Request,
+    answer: Answer,
     consent: &dyn Consent,
-    observer: &mut dyn JobObserver,
-    assume_shell: bool,
-) -> Result<Checked, JobError> {
-    let outcome = dispatcher.run(job, consent, observer).await?;
-    Ok(check_outcome(dispatcher, job, outcome, consent, observer, assume_shell).await)
-}
-
-/// For generated shell code (see [`super::dialect_for`]): checks the code and, on a syntax
-/// error, asks the next larger tier once more. `retry_consent` answers the VRAM question for
-/// the retry. Other tasks and languages pass through unchanged.
-pub async fn check_outcome(
-    dispatcher: &Dispatcher,
-    job: &Job,
-    outcome: JobOutcome,
-    retry_consent: &dyn Consent,
-    observer: &mut dyn JobObserver,
-    assume_shell: bool,
-) -> Checked {
-    let settings = dispatcher.config().safety.clone();
-    if job.task != Task::Generate || !settings.check_generated {
-        return Checked { outcome, safety: None };
+    observer: &mut dyn Observer,
+) -> Answer {
+    let settings = pipeline.config().safety.clone();
+    if !settings.check_generated {
+        return answer;
     }
-    let code = extract::code_from_answer(&outcome.text);
-    let Some(dialect) = super::dialect_for(job.language.as_deref(), &outcome.text, &code, assume_shell) else {
-        return Checked { outcome, safety: None };
+    let code = extract::code_from_answer(&answer.text);
+    let Some(dialect) = applies(request, &answer.text, &code) else {
+        return answer;
     };
-    let report = check_code(&code, CheckOptions::new(&settings, dialect)).await;
-    let first = GeneratedCheck { code, dialect, report, retry: None };
+    let report = safety::check_async(&code, CheckOptions::new(&settings, dialect)).await;
+    let first = CodeCheck { code, dialect, report, retry: None };
     let error = match first.report.syntax_error() {
-        Some(e) if settings.retry_on_syntax_error => describe(e),
-        _ => return Checked { outcome, safety: Some(first) },
+        Some(e) if settings.retry_on_syntax_error && request.task == Task::Generate => describe(e),
+        _ => return Answer { check: Some(first), ..answer },
     };
-    let Some(tier) = larger(outcome.decision.tier) else {
-        return Checked { outcome, safety: Some(first) };
+    let Some(tier) = larger(answer.decision.tier) else {
+        return Answer { check: Some(first), ..answer };
     };
-    let retry_job = Job { text: retry_prompt(&job.text, &first.code, &error), tier: Some(tier), ..job.clone() };
-    match dispatcher.run(&retry_job, retry_consent, observer).await {
+    observer.retrying(tier, &error);
+    let retry_request =
+        Request { text: retry_prompt(&request.text, &first.code, &error), tier: Some(tier), ..request.clone() };
+    let decision = pipeline.route(&retry_request).await;
+    match pipeline.answer(&retry_request, decision, Instant::now(), true, consent, observer).await {
         Ok(mut second) => {
-            second.processing_time += outcome.processing_time;
+            second.processing_time += answer.processing_time;
             let code = extract::code_from_answer(&second.text);
-            let dialect = super::dialect_for(job.language.as_deref(), &second.text, &code, true).unwrap_or(dialect);
-            let report = check_code(&code, CheckOptions::new(&settings, dialect)).await;
+            let dialect =
+                applies(&Request { shell_by_default: true, ..request.clone() }, &second.text, &code).unwrap_or(dialect);
+            let report = safety::check_async(&code, CheckOptions::new(&settings, dialect)).await;
             let retry =
                 Retry::Answered { model: second.decision.model.clone(), error, fixed: report.syntax_error().is_none() };
-            Checked { outcome: second, safety: Some(GeneratedCheck { code, dialect, report, retry: Some(retry) }) }
+            Answer { check: Some(CodeCheck { code, dialect, report, retry: Some(retry) }), ..second }
         }
         Err(e) => {
             tracing::info!("retry after a syntax error failed: {e}");
             let retry = Retry::Failed { error, problem: e.to_string().replace('\n', " ") };
-            Checked { outcome, safety: Some(GeneratedCheck { retry: Some(retry), ..first }) }
+            Answer { check: Some(CodeCheck { retry: Some(retry), ..first }), ..answer }
         }
-    }
-}
-
-/// The answers to the danger question, in the order they are offered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DangerAnswer {
-    InsertAnyway,
-    InsertAsComments,
-    Cancel,
-}
-
-impl DangerAnswer {
-    pub const ALL: [DangerAnswer; 3] =
-        [DangerAnswer::InsertAnyway, DangerAnswer::InsertAsComments, DangerAnswer::Cancel];
-
-    pub fn title(self, lang: Language) -> &'static str {
-        match (self, lang) {
-            (DangerAnswer::InsertAnyway, Language::En) => "Insert anyway",
-            (DangerAnswer::InsertAsComments, Language::En) => "Insert as comments",
-            (DangerAnswer::Cancel, Language::En) => "Cancel",
-            (DangerAnswer::InsertAnyway, Language::De) => "Trotzdem einfügen",
-            (DangerAnswer::InsertAsComments, Language::De) => "Als Kommentare einfügen",
-            (DangerAnswer::Cancel, Language::De) => "Abbrechen",
-        }
-    }
-
-    pub fn from_title(title: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.title(Language::En) == title || a.title(Language::De) == title)
     }
 }
 
@@ -194,6 +155,23 @@ pub fn danger_message(lang: Language, dangers: &[&Finding]) -> String {
             "Das erzeugte Skript kann Daten oder das System zerstören:\n{}\n\nTrotzdem einfügen, als Kommentare einfügen oder abbrechen?",
             lines.join("\n")
         ),
+    }
+}
+
+/// Why an answer's code was withheld where nobody could be asked (`infer`, the HTTP API).
+/// `withheld: false` when it was returned anyway (`on_danger: report`).
+pub fn refusal_message(lang: Language, dangers: &[&Finding], withheld: bool) -> String {
+    let lines: Vec<String> = dangers.iter().take(5).map(|f| format!("{} ({})", describe(f), f.category)).collect();
+    let lines = lines.join("; ");
+    match (lang, withheld) {
+        (Language::En, true) => {
+            format!("The answer's shell code may destroy data or the system and was withheld: {lines}")
+        }
+        (Language::En, false) => format!("The answer's shell code may destroy data or the system: {lines}"),
+        (Language::De, true) => {
+            format!("Der Shell-Code der Antwort kann Daten oder das System zerstören und wurde zurückgehalten: {lines}")
+        }
+        (Language::De, false) => format!("Der Shell-Code der Antwort kann Daten oder das System zerstören: {lines}"),
     }
 }
 
@@ -240,7 +218,7 @@ mod tests {
         let ins =
             insertion(Task::Generate, &["  # clean"], &LineSelection { start: 0, end: 0 }, "shellscript", &answer, 80);
         assert_eq!(ins.text, "  # rm -rf /\n\n  #   echo done\n");
-        assert!(super::super::check_structure(&ins.text).is_empty());
+        assert!(crate::safety::check_structure(&ins.text).is_empty());
     }
 
     #[test]
@@ -248,7 +226,7 @@ mod tests {
         assert_eq!(DangerAnswer::from_title("Insert as comments"), Some(DangerAnswer::InsertAsComments));
         assert_eq!(DangerAnswer::from_title("Trotzdem einfügen"), Some(DangerAnswer::InsertAnyway));
         assert_eq!(DangerAnswer::from_title("Continue"), None);
-        let f = super::super::check_structure("ls\nrm -rf /\n");
+        let f = crate::safety::check_structure("ls\nrm -rf /\n");
         let refs: Vec<&Finding> = f.iter().collect();
         let m = danger_message(Language::En, &refs);
         assert!(m.contains("line 2: `rm -rf` deletes the root directory /") && m.contains("(delete-root)"), "{m}");

@@ -1,6 +1,8 @@
-//! A job from request to answer: route, check VRAM (asking the user when it warns), stream
-//! the model's answer, and fall back when a model fails. Shared by the command line and the
-//! language server; neither knows the other's types.
+//! One request from start to answer: route, check VRAM (asking the user when it warns),
+//! stream the model's answer, fall back when a model fails, then check generated shell code
+//! (with one retry on a syntax error, see [`super::check`]). The command line, the language
+//! server and the HTTP API all call [`Pipeline::run`]; none of them routes, falls back or
+//! checks by itself.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,20 +11,29 @@ use async_trait::async_trait;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::actions::{Task, prompts};
+use super::check::{self, CodeCheck};
+use super::prompts;
 use crate::backend::{Backend, BackendError, Backends, ChatRequest, KeepAlive, backends_from_config, same_model};
 use crate::config::Config;
-use crate::i18n::{self, ConsentAnswer};
-use crate::router::{ModelTier, Reason, RouteDecision, RouteRequest, Router};
+use crate::i18n;
+use crate::router::{Reason, RouteDecision, RouteRequest, Router};
+use crate::vocab::{ConsentAnswer, Language, ModelTier, Task};
 use crate::vram::{self, ModelCost, VramAssessment, VramProbe, VramReading, probe_from_config};
 
-/// What the user asked for.
+/// What the user asked for, as each face hands it over.
 #[derive(Debug, Clone, Default)]
-pub struct Job {
+pub struct Request {
     pub task: Task,
     pub text: String,
+    /// The document's language (LSP `languageId`, `--language`, the JSON's `language`).
     pub language: Option<String>,
     pub tier: Option<ModelTier>,
+    /// The whole answer goes back to the caller as it is (`infer`): shell code in the answer
+    /// of any task is checked, not only a generated script's.
+    pub raw: bool,
+    /// Without a language or a fence tag, generated code is taken for a shell script (the
+    /// command line and the APIs, whose users generate shell; an editor always says).
+    pub shell_by_default: bool,
 }
 
 /// The question put to the user before a bigger model loads.
@@ -33,6 +44,8 @@ pub struct VramWarning {
     pub assessment: VramAssessment,
     /// The spec's question in the user's language.
     pub message: String,
+    /// Asked for the retry after a syntax error, not for the request itself.
+    pub retry: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -45,18 +58,20 @@ pub trait Consent: Send + Sync {
     async fn confirm(&self, warning: &VramWarning) -> Result<ConsentAnswer, ConsentError>;
 }
 
-/// Progress of a job, for streaming output and editor progress.
-pub trait JobObserver: Send {
+/// Progress of a request, for streaming output and editor progress.
+pub trait Observer: Send {
     fn decided(&mut self, _decision: &RouteDecision) {}
     fn vram_checked(&mut self, _status: &VramStatus) {}
     fn model_started(&mut self, _decision: &RouteDecision) {}
     fn text(&mut self, _piece: &str) {}
     fn fell_back(&mut self, _from: &str, _to: &str, _cause: &BackendError) {}
+    /// The generated code does not parse; a larger tier is asked once more.
+    fn retrying(&mut self, _tier: ModelTier, _syntax_error: &str) {}
 }
 
 /// An observer that ignores everything.
 pub struct Quiet;
-impl JobObserver for Quiet {}
+impl Observer for Quiet {}
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct VramStatus {
@@ -70,8 +85,9 @@ pub struct VramStatus {
     pub note: Option<String>,
 }
 
+/// The answer to a request: the model's text and, for shell code, the check's findings.
 #[derive(Debug, Clone)]
-pub struct JobOutcome {
+pub struct Answer {
     pub text: String,
     /// The decision of the model that answered, with every reason including fallbacks.
     pub decision: RouteDecision,
@@ -80,10 +96,24 @@ pub struct JobOutcome {
     pub processing_time: Duration,
     /// What fell back to what, when a fallback happened.
     pub fallback: Option<String>,
+    /// The check of the answer's shell code, when it has some (see [`check::applies`]).
+    pub check: Option<CodeCheck>,
 }
 
-impl JobOutcome {
-    /// The spec's `/infer` result, plus `tier`, `reasons` and `fallback`.
+impl Answer {
+    pub fn has_danger(&self) -> bool {
+        self.check.as_ref().is_some_and(|c| c.report.has_danger())
+    }
+
+    /// The danger findings in a sentence, for a face that shows them beside the answer.
+    pub fn danger_summary(&self, lang: Language, withheld: bool) -> Option<String> {
+        let check = self.check.as_ref().filter(|c| c.report.has_danger())?;
+        let dangers: Vec<&crate::safety::Finding> = check.report.dangers().collect();
+        Some(check::refusal_message(lang, &dangers, withheld))
+    }
+
+    /// The spec's `/infer` result, plus `tier`, `reasons`, `fallback` and, when the answer's
+    /// shell code was checked, `findings`.
     pub fn to_infer_json(&self) -> serde_json::Value {
         let mut v = json!({
             "response": self.text,
@@ -97,12 +127,36 @@ impl JobOutcome {
         if let Some(f) = &self.fallback {
             v["fallback"] = json!(f);
         }
+        if let Some(c) = &self.check {
+            v["findings"] = json!(c.report.findings);
+            if let Some(r) = &c.retry {
+                v["retry"] = json!(r.note(Language::En));
+            }
+        }
         v
+    }
+
+    /// The result when the answer's dangerous code is withheld (nobody could be asked): the
+    /// spec's failure object with `kind: dangerous_code`, the findings and who answered,
+    /// but no `response`.
+    pub fn to_refused_json(&self, lang: Language) -> serde_json::Value {
+        let findings = self.check.as_ref().map(|c| c.report.findings.clone()).unwrap_or_default();
+        let dangers: Vec<&crate::safety::Finding> = findings.iter().filter(|f| f.is_danger()).collect();
+        json!({
+            "error": check::refusal_message(lang, &dangers, true),
+            "fallback": self.fallback,
+            "kind": "dangerous_code",
+            "findings": findings,
+            "model_used": self.decision.model,
+            "tier": self.decision.tier,
+            "reasons": self.decision.reasons,
+            "processing_time": self.processing_time.as_secs_f64(),
+        })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum JobError {
+pub enum ActionError {
     /// The user answered "Cancel" at the VRAM warning.
     #[error("{message}")]
     Cancelled { message: String },
@@ -120,23 +174,26 @@ pub enum JobError {
     },
 }
 
-impl JobError {
+impl ActionError {
     /// The spec's failure object: `{"error": ..., "fallback": ...}`.
     pub fn to_infer_json(&self) -> serde_json::Value {
         match self {
-            JobError::Backend { fallback, .. } => json!({"error": self.to_string(), "fallback": fallback}),
+            ActionError::Backend { fallback, .. } => json!({"error": self.to_string(), "fallback": fallback}),
             _ => json!({"error": self.to_string(), "fallback": null}),
         }
     }
 }
 
-pub struct Dispatcher {
+/// What a request runs on: the configuration, the router, the backends and the VRAM probe.
+/// Built once per configuration and shared.
+pub struct Pipeline {
+    config: Arc<Config>,
     router: Arc<Router>,
     backends: Backends,
     probe: Arc<dyn VramProbe>,
 }
 
-impl Dispatcher {
+impl Pipeline {
     pub fn new(config: Config) -> Self {
         let backends = backends_from_config(&config.backends);
         let probe: Arc<dyn VramProbe> = Arc::from(probe_from_config(&config.vram.probe));
@@ -144,11 +201,12 @@ impl Dispatcher {
     }
 
     pub fn with_parts(config: Config, backends: Backends, probe: Arc<dyn VramProbe>) -> Self {
-        Self { router: Arc::new(Router::new(config)), backends, probe }
+        let router = Arc::new(Router::new(&config.routing, &config.models));
+        Self { config: Arc::new(config), router, backends, probe }
     }
 
     pub fn config(&self) -> &Config {
-        self.router.config()
+        &self.config
     }
 
     pub fn router(&self) -> &Arc<Router> {
@@ -170,10 +228,10 @@ impl Dispatcher {
 
     /// Routes without blocking the async thread: texts long enough to need the tokenizer
     /// are counted on the blocking pool.
-    pub async fn route(&self, job: &Job) -> RouteDecision {
+    pub async fn route(&self, job: &Request) -> RouteDecision {
         let router = Arc::clone(&self.router);
-        let needs_count = job.text.len() > router.config().routing.token_threshold;
-        let decide = move |job: &Job| {
+        let needs_count = job.text.len() > self.config.routing.token_threshold;
+        let decide = move |job: &Request| {
             router
                 .decide(&job.text, &RouteRequest { task: job.task, language: job.language.as_deref(), tier: job.tier })
         };
@@ -188,28 +246,45 @@ impl Dispatcher {
         }
     }
 
+    /// The one entry point: a request from routing to the checked answer.
     pub async fn run(
         &self,
-        job: &Job,
+        request: &Request,
         consent: &dyn Consent,
-        observer: &mut dyn JobObserver,
-    ) -> Result<JobOutcome, JobError> {
+        observer: &mut dyn Observer,
+    ) -> Result<Answer, ActionError> {
         let started = Instant::now();
-        let decision = self.route(job).await;
-        self.run_decided(job, decision, started, consent, observer).await
+        let decision = self.route(request).await;
+        self.run_routed(request, decision, started, consent, observer).await
     }
 
-    /// `run` for a caller that routed already (to show the model before the work starts).
-    pub async fn run_decided(
+    /// [`Pipeline::run`] for a caller that routed already (to show the model before the
+    /// work starts).
+    pub async fn run_routed(
         &self,
-        job: &Job,
-        mut decision: RouteDecision,
+        request: &Request,
+        decision: RouteDecision,
         started: Instant,
         consent: &dyn Consent,
-        observer: &mut dyn JobObserver,
-    ) -> Result<JobOutcome, JobError> {
+        observer: &mut dyn Observer,
+    ) -> Result<Answer, ActionError> {
+        let answer = self.answer(request, decision, started, false, consent, observer).await?;
+        Ok(check::check_answer(self, request, answer, consent, observer).await)
+    }
+
+    /// Route decided, VRAM checked, the model streamed, fallbacks taken: the unchecked answer.
+    /// `retry`: this is the retry after a syntax error (the VRAM question says so).
+    pub(super) async fn answer(
+        &self,
+        job: &Request,
+        mut decision: RouteDecision,
+        started: Instant,
+        retry: bool,
+        consent: &dyn Consent,
+        observer: &mut dyn Observer,
+    ) -> Result<Answer, ActionError> {
         observer.decided(&decision);
-        let mut vram = self.check_vram(&mut decision, consent).await?;
+        let mut vram = self.check_vram(&mut decision, retry, consent).await?;
         observer.vram_checked(&vram);
         let mut tried: Vec<ModelTier> = Vec::new();
         let mut fallbacks: Vec<String> = Vec::new();
@@ -219,13 +294,14 @@ impl Dispatcher {
             observer.model_started(&decision);
             match self.attempt(&decision, job, observer).await {
                 Ok(response) => {
-                    return Ok(JobOutcome {
+                    return Ok(Answer {
                         text: response.text,
                         decision,
                         confidence: response.confidence,
                         vram,
                         processing_time: started.elapsed(),
                         fallback: (!fallbacks.is_empty()).then(|| fallbacks.join("; ")),
+                        check: None,
                     });
                 }
                 Err(error) => {
@@ -243,7 +319,7 @@ impl Dispatcher {
                                 decision.tier
                             )
                         };
-                        return Err(JobError::Backend {
+                        return Err(ActionError::Backend {
                             model: decision.model,
                             tier: decision.tier,
                             source: error,
@@ -261,7 +337,7 @@ impl Dispatcher {
                     });
                     decision = self.router.decision_for(next, reasons, decision.tokens);
                     if next != ModelTier::Fast {
-                        vram = self.check_vram(&mut decision, consent).await?;
+                        vram = self.check_vram(&mut decision, retry, consent).await?;
                         observer.vram_checked(&vram);
                     }
                     // The VRAM check may have put the fast model in the fallback's place.
@@ -303,8 +379,8 @@ impl Dispatcher {
     async fn attempt(
         &self,
         decision: &RouteDecision,
-        job: &Job,
-        observer: &mut dyn JobObserver,
+        job: &Request,
+        observer: &mut dyn Observer,
     ) -> Result<crate::backend::ChatResponse, BackendError> {
         let config = self.config();
         let tier = config.tier(decision.tier);
@@ -319,11 +395,12 @@ impl Dispatcher {
 
     /// Reads VRAM and, before a bigger model on this machine, asks when usage is or would be
     /// above the threshold. May switch `decision` to the fast model or cancel the job.
-    pub async fn check_vram(
+    async fn check_vram(
         &self,
         decision: &mut RouteDecision,
+        retry: bool,
         consent: &dyn Consent,
-    ) -> Result<VramStatus, JobError> {
+    ) -> Result<VramStatus, ActionError> {
         let config = self.config();
         if !config.models.vram_monitoring {
             return Ok(VramStatus {
@@ -364,6 +441,7 @@ impl Dispatcher {
             model: decision.model.clone(),
             message: i18n::vram_warning(config.language, assessment.usage, assessment.predicted, &decision.model),
             assessment,
+            retry,
         };
         match consent.confirm(&warning).await? {
             ConsentAnswer::Continue => Ok(status),
@@ -374,7 +452,7 @@ impl Dispatcher {
                 Ok(status)
             }
             ConsentAnswer::Cancel => {
-                Err(JobError::Cancelled { message: i18n::cancelled_by_user(config.language).to_string() })
+                Err(ActionError::Cancelled { message: i18n::cancelled_by_user(config.language).to_string() })
             }
         }
     }
