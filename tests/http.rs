@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use fake_ollama::{BUSY_ERROR, Behaviour, FakeModel, FakeOllama, Scenario};
 use futures_util::StreamExt;
 use llm_router_lsp::actions::Pipeline;
-use llm_router_lsp::config::{BackendConfig, Config, Environment, OnVramWarning, ProbeConfig};
+use llm_router_lsp::config::{BackendConfig, Config, Environment, OnDanger, OnVramWarning, ProbeConfig};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -479,6 +479,50 @@ async fn streaming_sends_text_then_the_result() {
         assert_eq!(events[2].data["text"], "heavy answer");
         assert_eq!(events[3].data["model_used"], HEAVY);
         assert!(events[3].data["fallback"].is_string());
+    })
+    .await
+}
+
+/// The model answers an infer request with a destructive command in a shell block.
+const DANGEROUS: &str = "Here you go:\n```bash\nrm -rf /\n```\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dangerous_shell_code_is_refused_or_reported() {
+    within(async {
+        let dangerous = || standard_with(FakeModel::new(CODE, DANGEROUS));
+        // Default `http.on_danger: refuse`: 422, the findings, and no code.
+        let s = Server::start(dangerous(), |_| {}).await;
+        for task in ["ask", "generate"] {
+            let (status, v) = s.infer(json!({"query": CODE_Q, "task": task})).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{task}: {v}");
+            assert_eq!((v["kind"].as_str(), v["status"].as_u64()), (Some("dangerous_code"), Some(422)), "{v}");
+            assert_eq!(v["findings"][0]["category"], "delete-root", "{v}");
+            assert_eq!(v["model_used"], CODE);
+            assert!(v.get("response").is_none() && !v.to_string().contains("rm -rf /\\n"), "{v}");
+            assert_contains(v["error"].as_str().unwrap(), &["withheld", "line 1", "delete-root"]);
+        }
+        // Streaming: the code never goes out, the prose before it does; the error comes last.
+        let r = s.post(json!({"query": CODE_Q, "stream": true})).send().await.unwrap();
+        let events = SseReader::new(r).all().await;
+        let streamed: String =
+            events.iter().filter(|e| e.event == "text").map(|e| e.data["text"].to_string()).collect();
+        assert!(!streamed.contains("rm -rf") && streamed.contains("Here you go"), "{events:?}");
+        let last = events.last().unwrap();
+        assert_eq!((last.event.as_str(), last.data["kind"].as_str()), ("error", Some("dangerous_code")), "{events:?}");
+        // Harmless shell code passes with its (empty) findings; plain prose carries none.
+        let s = Server::start(standard_with(FakeModel::new(CODE, "```bash\nls -la /tmp\n```\n")), |_| {}).await;
+        let (status, v) = s.infer(json!({"query": CODE_Q})).await;
+        assert_eq!((status, &v["findings"]), (StatusCode::OK, &json!([])), "{v}");
+        let (_, v) = s.infer(json!({"query": FAST_Q})).await;
+        assert!(v.get("findings").is_none(), "{v}");
+
+        // `report`: the code with the findings beside it, streamed as it came.
+        let s = Server::start(dangerous(), |c| c.http.on_danger = OnDanger::Report).await;
+        let (status, v) = s.infer(json!({"query": CODE_Q})).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+        assert_eq!(v["response"], DANGEROUS);
+        assert_eq!(v["findings"][0]["category"], "delete-root", "{v}");
+        assert_eq!(v["findings"][0]["severity"], "danger", "{v}");
     })
     .await
 }

@@ -686,6 +686,33 @@ async fn infer_returns_the_result_object() {
     assert!(client.show_messages().is_empty());
 }
 
+#[tokio::test]
+async fn infer_withholds_dangerous_shell_code_and_shows_the_finding() {
+    let answer = "Sure:\n```bash\nrm -rf /\n```\n";
+    for (extra, withheld) in [("", true), ("lsp:\n  on_danger: report\n", false)] {
+        let scenario = Scenario {
+            models: vec![FakeModel::new(FAST, answer), FakeModel::new(CODE, answer), FakeModel::new(HEAVY, answer)],
+            ..Scenario::default()
+        };
+        let (_fake, client, _dir) = setup_with(scenario, "1000 10000", extra, ClientOptions::default()).await;
+        let response = client.execute("llm-router.infer", json!({"query": "what is the capital of France"})).await;
+        let result = &response["result"];
+        assert_eq!(result["findings"][0]["category"], "delete-root", "{result:#}");
+        assert_eq!(result["model_used"], FAST, "{result:#}");
+        if withheld {
+            assert_eq!(result["kind"], "dangerous_code", "{result:#}");
+            assert!(result.get("response").is_none(), "{result:#}");
+        } else {
+            assert_eq!(result["response"], answer, "{result:#}");
+        }
+        // The user sees the finding, whatever the client does with the result.
+        let message = client.wait_show_message("llm-router:").await;
+        assert!(message.contains("line 1") && message.contains("delete-root"), "{message}");
+        assert_eq!(message.contains("withheld"), withheld, "{message}");
+        assert!(client.messages("workspace/applyEdit").is_empty());
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Backend failures.
 

@@ -9,6 +9,8 @@ pub mod edits;
 pub mod extract;
 mod pipeline;
 pub mod prompts;
+#[cfg(test)]
+mod tests;
 
 pub use check::{CodeCheck, Retry};
 pub use pipeline::{

@@ -490,6 +490,28 @@ mod tests {
     }
 
     #[test]
+    fn code_waits_for_the_check() {
+        // (hold_all, pieces, sent as they came, released after the check)
+        let cases: [(bool, &[&str], &str, &str); 6] = [
+            (false, &["Par", "is.\n", "Done"], "Paris.\nDone", ""),
+            (false, &["Try:\n``", "`bash\nrm -rf /\n```\n"], "Try:\n", "```bash\nrm -rf /\n```\n"),
+            (false, &["Try:\n  ```sh\nls\n", "```\nafter\n"], "Try:\n", "  ```sh\nls\n```\nafter\n"),
+            (false, &["a `tick` is fine\n"], "a `tick` is fine\n", ""),
+            (false, &["Grüße ", "`", "`x"], "Grüße ``x", ""),
+            (true, &["rm -rf /\n"], "", "rm -rf /\n"),
+        ];
+        for (hold_all, pieces, sent, released) in cases {
+            let mut w = Withheld::new(hold_all);
+            let now: String = pieces.iter().map(|p| w.push(p)).collect();
+            assert_eq!((now.as_str(), w.release().as_str()), (sent, released), "{pieces:?}");
+        }
+        let mut w = Withheld::new(false);
+        assert_eq!(w.push("x\n```\nrm\n"), "x\n");
+        w.restart();
+        assert_eq!(w.release(), "");
+    }
+
+    #[test]
     fn json_content_types() {
         let with = |ct: &str| {
             let mut h = HeaderMap::new();
