@@ -155,6 +155,12 @@ fn request(task: Task, text: &str) -> Request {
     Request { task, text: text.into(), shell_by_default: true, ..Default::default() }
 }
 
+/// Replies per model, in order.
+type Script = Vec<(&'static str, Reply)>;
+
+/// (task, raw, language, answer, checked, danger)
+type CheckCase = (Task, bool, Option<&'static str>, &'static str, bool, bool);
+
 /// "grep" routes to the code model.
 const CODE_QUERY: &str = "grep all errors in the syslog";
 
@@ -189,7 +195,7 @@ async fn check(name: &str, s: Setup, req: Request, expect: Expect) -> Option<Ans
 async fn fallback_chains() {
     use Reply::*;
     let ok = |model| Expect { outcome: Ok(model), calls: &[], asked: &[] };
-    let cases: Vec<(&str, Vec<(&'static str, Reply)>, Expect)> = vec![
+    let cases: Vec<(&str, Script, Expect)> = vec![
         ("code answers", vec![(CODE, Text("grep -c error /var/log/syslog"))], Expect { calls: &[CODE], ..ok(CODE) }),
         (
             "code fails, heavy takes over",
@@ -297,8 +303,7 @@ async fn cancellation_drops_the_request() {
 #[tokio::test]
 async fn which_answers_are_checked() {
     let dangerous = "Like this:\n```bash\nrm -rf /\n```\n";
-    // (task, raw, language, answer, checked, danger)
-    let cases: [(Task, bool, Option<&str>, &'static str, bool, bool); 9] = [
+    let cases: [CheckCase; 9] = [
         (Task::Generate, false, Some("shellscript"), dangerous, true, true),
         (Task::Generate, false, None, "rm -rf /\n", true, true),
         (Task::Generate, false, Some("python"), "```python\nprint(1)\n```\n", false, false),
