@@ -449,7 +449,7 @@ async fn answer(
     let text = read_query(&args.query.query)?;
     let lang = config.language;
     let consent = TerminalConsent { yes: args.yes, fast: args.fast_on_warning, language: lang };
-    let dispatcher = Pipeline::new(config);
+    let pipeline = Pipeline::new(config);
     // Only `infer` hands the whole answer to a program; `ask` and `explain` are read.
     let job = Request {
         task,
@@ -460,7 +460,7 @@ async fn answer(
         shell_by_default: true,
     };
     let mut observer = CliObserver { mode, printed_any: false };
-    let result = dispatcher.run(&job, &consent, &mut observer).await;
+    let result = pipeline.run(&job, &consent, &mut observer).await;
     if result.is_err() && observer.printed_any {
         // End the partial answer's line, as a fallback does, so the error starts on its own.
         let _ = write_stdout("\n");
@@ -506,7 +506,7 @@ async fn generate(config: Config, args: GenerateArgs) -> Result<(), Failure> {
     let text = read_query(&run.query.query)?;
     let lang = config.language;
     let consent = TerminalConsent { yes: run.yes, fast: run.fast_on_warning, language: lang };
-    let dispatcher = Pipeline::new(config);
+    let pipeline = Pipeline::new(config);
     let job = Request {
         task: Task::Generate,
         text,
@@ -516,7 +516,7 @@ async fn generate(config: Config, args: GenerateArgs) -> Result<(), Failure> {
         shell_by_default: true,
     };
     let mut observer = CliObserver { mode: OutputMode::Code, printed_any: false };
-    let answer = dispatcher.run(&job, &consent, &mut observer).await?;
+    let answer = pipeline.run(&job, &consent, &mut observer).await?;
     report_done(&answer);
     if let Some(safety) = &answer.check {
         if let Some(retry) = &safety.retry {
@@ -631,8 +631,8 @@ fn configured_models(config: &Config) -> Vec<(ModelTier, String, String)> {
 async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
     let mut problems = 0;
     let mut out = format!("config: {source}: OK\n");
-    let dispatcher = Pipeline::new(config.clone());
-    for (name, backend) in dispatcher.backends() {
+    let pipeline = Pipeline::new(config.clone());
+    for (name, backend) in pipeline.backends() {
         let used_by: Vec<_> = configured_models(&config).into_iter().filter(|(_, _, b)| b == name).collect();
         if used_by.is_empty() {
             continue;
@@ -668,16 +668,16 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
             }
         }
     }
-    match dispatcher.probe().read().await {
+    match pipeline.probe().read().await {
         Ok(r) => out.push_str(&format!(
             "VRAM probe {}: usage {:.1}%{}\n",
-            dispatcher.probe().name(),
+            pipeline.probe().name(),
             r.usage() * 100.0,
             r.note.map(|n| format!(" ({n})")).unwrap_or_default()
         )),
         Err(e) => {
             problems += 1;
-            out.push_str(&format!("VRAM probe {}: PROBLEM: {e}\n", dispatcher.probe().name()));
+            out.push_str(&format!("VRAM probe {}: PROBLEM: {e}\n", pipeline.probe().name()));
         }
     }
     let (safety, safety_problems) = crate::safety::external::doctor(&config.safety);
@@ -691,25 +691,23 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
 }
 
 /// The backend that serves `model`: the tier that names it, else the default backend.
-fn backend_for_model(dispatcher: &Pipeline, config: &Config, model: &str) -> Arc<dyn Backend> {
+fn backend_for_model(pipeline: &Pipeline, config: &Config, model: &str) -> Arc<dyn Backend> {
     let name = configured_models(config)
         .into_iter()
         .find(|(_, m, _)| same_model(m, model))
         .map(|(_, _, b)| b)
         .unwrap_or_else(|| config::DEFAULT_BACKEND.to_string());
-    Arc::clone(
-        dispatcher.backends().get(&name).unwrap_or_else(|| dispatcher.backend(&config.models.fast_model.backend)),
-    )
+    Arc::clone(pipeline.backends().get(&name).unwrap_or_else(|| pipeline.backend(&config.models.fast_model.backend)))
 }
 
 async fn unload(config: Config, model: Option<String>) -> Result<(), Failure> {
-    let dispatcher = Pipeline::new(config.clone());
+    let pipeline = Pipeline::new(config.clone());
     let targets: Vec<(String, Arc<dyn Backend>)> = match model {
-        Some(m) => vec![(m.clone(), backend_for_model(&dispatcher, &config, &m))],
+        Some(m) => vec![(m.clone(), backend_for_model(&pipeline, &config, &m))],
         None => {
             let mut t = Vec::new();
             for (_, model, backend_name) in configured_models(&config) {
-                let backend = Arc::clone(dispatcher.backend(&backend_name));
+                let backend = Arc::clone(pipeline.backend(&backend_name));
                 let loaded = backend.loaded_models().await.map_err(|e| Failure::runtime(e.to_string()))?;
                 if loaded.iter().any(|l| same_model(&l.name, &model)) {
                     t.push((model, backend));
@@ -729,14 +727,14 @@ async fn unload(config: Config, model: Option<String>) -> Result<(), Failure> {
 }
 
 async fn pull(config: Config, model: Option<String>) -> Result<(), Failure> {
-    let dispatcher = Pipeline::new(config.clone());
+    let pipeline = Pipeline::new(config.clone());
     let targets: Vec<String> = match model {
         Some(m) => vec![m],
         None => configured_models(&config).into_iter().map(|(_, m, _)| m).collect(),
     };
     let mut failed = Vec::new();
     for model in targets {
-        let backend = backend_for_model(&dispatcher, &config, &model);
+        let backend = backend_for_model(&pipeline, &config, &model);
         let bar = indicatif::ProgressBar::new(0).with_style(
             indicatif::ProgressStyle::with_template("{prefix} {msg} [{bar:30}] {bytes}/{total_bytes}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())

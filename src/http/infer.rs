@@ -2,7 +2,7 @@
 //!
 //! The job runs in its own task, held by an abort-on-drop guard that lives in the handler
 //! (JSON) or in the response body (SSE). When the client goes away hyper drops either, the
-//! task is aborted, the dispatcher's future is dropped and with it the backend connection:
+//! task is aborted, the pipeline's future is dropped and with it the backend connection:
 //! that is how the model server learns of the cancel.
 
 use std::convert::Infallible;
@@ -118,7 +118,7 @@ pub async fn infer(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         },
     };
     let task = AbortOnDrop(tokio::spawn(run_job(
-        Arc::clone(&state.dispatcher),
+        Arc::clone(&state.pipeline),
         job,
         state.http.on_vram_warning,
         on_danger,
@@ -420,7 +420,7 @@ impl Consent for PolicyConsent {
 }
 
 async fn run_job(
-    dispatcher: Arc<Pipeline>,
+    pipeline: Arc<Pipeline>,
     job: Request,
     policy: OnVramWarning,
     on_danger: OnDanger,
@@ -428,12 +428,12 @@ async fn run_job(
     tx: mpsc::UnboundedSender<Progress>,
 ) {
     let consent = PolicyConsent::new(policy);
-    let result = dispatcher.run(&job, &consent, &mut observer).await;
+    let result = pipeline.run(&job, &consent, &mut observer).await;
     let (status, mut value) = match result {
         Ok(answer) if answer.has_danger() && on_danger == OnDanger::Refuse => {
             observer.flight.finish(Some(answer.decision.tier), "dangerous_code");
             let status = StatusCode::UNPROCESSABLE_ENTITY;
-            let mut value = answer.to_refused_json(dispatcher.config().language);
+            let mut value = answer.to_refused_json(pipeline.config().language);
             value["status"] = json!(status.as_u16());
             (status, value)
         }

@@ -1,5 +1,5 @@
 //! The HTTP API (`serve-http`): the spec's `POST /infer`, plus `GET /route`, `/health`,
-//! `/metrics` and `/openapi.json`, on the same dispatcher as the command line and the
+//! `/metrics` and `/openapi.json`, on the same pipeline as the command line and the
 //! language server.
 //!
 //! Security: loopback only unless a bearer token is configured (`http.token_env`); with a
@@ -50,7 +50,7 @@ pub enum ServeError {
 }
 
 pub struct AppState {
-    dispatcher: Arc<Pipeline>,
+    pipeline: Arc<Pipeline>,
     http: HttpConfig,
     token: Option<String>,
     limit: Arc<Semaphore>,
@@ -139,11 +139,11 @@ async fn shutdown_signal() {
     }
 }
 
-/// The API's routes over `dispatcher`. `token`: the bearer token every request must carry;
+/// The API's routes over `pipeline`. `token`: the bearer token every request must carry;
 /// `None` only on loopback (see [`token_for`]).
-pub fn router(dispatcher: Arc<Pipeline>, http: HttpConfig, token: Option<String>) -> Router {
+pub fn router(pipeline: Arc<Pipeline>, http: HttpConfig, token: Option<String>) -> Router {
     let state = Arc::new(AppState {
-        dispatcher,
+        pipeline,
         limit: Arc::new(Semaphore::new(http.max_concurrent)),
         http,
         token,
@@ -276,7 +276,7 @@ async fn route(
         tier: params.tier,
         ..Default::default()
     };
-    let decision = state.dispatcher.route(&job).await;
+    let decision = state.pipeline.route(&job).await;
     let mut v = serde_json::to_value(&decision).unwrap_or_default();
     v["tokens"] = json!(decision.tokens.to_string());
     axum::Json(v).into_response()
@@ -285,9 +285,9 @@ async fn route(
 /// `GET /health`: each backend a tier uses (reachable, version) and the VRAM probe. 503
 /// when a backend cannot be reached.
 async fn health(State(state): State<Arc<AppState>>) -> Response {
-    let dispatcher = &state.dispatcher;
-    let config = dispatcher.config();
-    let checks = dispatcher.backends().iter().map(|(name, backend)| async move {
+    let pipeline = &state.pipeline;
+    let config = pipeline.config();
+    let checks = pipeline.backends().iter().map(|(name, backend)| async move {
         let used_by: Vec<&str> = [ModelTier::Fast, ModelTier::Code, ModelTier::Heavy]
             .into_iter()
             .filter(|t| config.tier(*t).backend == *name)
@@ -329,8 +329,8 @@ async fn health(State(state): State<Arc<AppState>>) -> Response {
 }
 
 async fn vram_json(state: &AppState) -> Value {
-    let probe = state.dispatcher.probe();
-    let mut v = json!({"probe": probe.name(), "monitoring": state.dispatcher.config().models.vram_monitoring});
+    let probe = state.pipeline.probe();
+    let mut v = json!({"probe": probe.name(), "monitoring": state.pipeline.config().models.vram_monitoring});
     match tokio::time::timeout(PROBE_TIMEOUT, probe.read()).await {
         Ok(Ok(reading)) => {
             v["ok"] = json!(true);
@@ -355,7 +355,7 @@ fn in_flight(state: &AppState) -> usize {
 
 /// `GET /metrics` in the Prometheus text format; VRAM is read at scrape time.
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let vram_usage = match tokio::time::timeout(PROBE_TIMEOUT, state.dispatcher.probe().read()).await {
+    let vram_usage = match tokio::time::timeout(PROBE_TIMEOUT, state.pipeline.probe().read()).await {
         Ok(Ok(reading)) => Some(reading.usage()),
         _ => None,
     };

@@ -158,7 +158,7 @@ enum Event {
     FellBack(String),
 }
 
-/// Sends job events to the progress forwarder; the dispatcher's callbacks cannot await.
+/// Sends job events to the progress forwarder; the pipeline's callbacks cannot await.
 struct ChannelObserver(mpsc::UnboundedSender<Event>);
 
 impl Observer for ChannelObserver {
@@ -305,8 +305,7 @@ fn lsp_consent(
     preset: Option<ConsentAnswer>,
     target: Option<PendingConsent>,
 ) -> LspConsent {
-    let dispatcher = shared.dispatcher();
-    let config = dispatcher.config();
+    let config = shared.config();
     LspConsent {
         client: client.clone(),
         shared: Arc::clone(shared),
@@ -326,8 +325,7 @@ async fn run(
     token: Option<ProgressToken>,
     cancel: CancellationToken,
 ) {
-    let dispatcher = shared.dispatcher();
-    let config = dispatcher.config().clone();
+    let (pipeline, config) = (shared.pipeline(), shared.config());
     let lang = config.language;
     let timeout = Duration::from_secs(config.lsp.request_timeout);
     let token = match token {
@@ -351,7 +349,7 @@ async fn run(
         raw: false,
         shell_by_default: false,
     };
-    let decision = dispatcher.route(&request).await;
+    let decision = pipeline.route(&request).await;
     if let Some(t) = &token {
         // The progress opens with the model that is about to answer.
         let begin = WorkDoneProgressBegin {
@@ -376,7 +374,7 @@ async fn run(
     let consent = lsp_consent(shared, client, preset, Some(target));
     let mut observer = ChannelObserver(tx);
     let result = tokio::select! {
-        r = dispatcher.run_routed(&request, decision, started, &consent, &mut observer) => Some(r),
+        r = pipeline.run_routed(&request, decision, started, &consent, &mut observer) => Some(r),
         _ = cancel.cancelled() => None,
     };
     drop(observer);
@@ -463,7 +461,7 @@ async fn apply(
     width: usize,
     timeout: Duration,
 ) -> Result<LineInsert, String> {
-    let lang = shared.dispatcher().config().language;
+    let lang = shared.config().language;
     for _attempt in 0..2 {
         let (edit, version, insert) = build_edit(shared, job, &outcome.text, width)
             .ok_or_else(|| i18n::nothing_inserted_changed(lang, &outcome.decision.model))?;
@@ -555,11 +553,10 @@ pub async fn infer(shared: &Arc<Shared>, client: &Client, arg: Value) -> RpcResu
         }
         (None, None) => return Err(RpcError::invalid_params("expected {query} or {uri, range}")),
     };
-    let dispatcher = shared.dispatcher();
+    let (pipeline, config) = (shared.pipeline(), shared.config());
     let consent = lsp_consent(shared, client, None, None);
     let request = Request { task, text, language, tier: args.tier, raw: true, shell_by_default: true };
-    let config = dispatcher.config();
-    Ok(match dispatcher.run(&request, &consent, &mut Quiet).await {
+    Ok(match pipeline.run(&request, &consent, &mut Quiet).await {
         Ok(answer) => {
             let withheld = config.lsp.on_danger == OnDanger::Refuse;
             if let Some(summary) = answer.danger_summary(config.language, withheld) {

@@ -1,5 +1,5 @@
 //! The language server. The only module that knows LSP types: it converts between the
-//! protocol and the router, dispatcher and actions, and keeps handlers thin.
+//! protocol and the router, pipeline and actions, and keeps handlers thin.
 //!
 //! Concurrency rules (tower-lsp-server runs handlers concurrently and does not serialise
 //! notifications): document state is updated before any `.await`; the state lock is never

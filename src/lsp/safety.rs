@@ -201,7 +201,7 @@ async fn refresh(shared: &Shared, client: &Client, uri: &Uri, generation: u64) {
     let snapshot = {
         let s = shared.lock();
         let Some(doc) = s.documents.get(uri) else { return };
-        let settings = s.dispatcher.config().safety.clone();
+        let settings = s.config.safety.clone();
         let dialect = Dialect::from_language(&doc.language_id).filter(|_| settings.lint_open_documents);
         // Other documents hear from us only when they have (or had) something to show.
         let shown = s.safety.blocks.contains_key(uri) || s.safety.lint.get(uri).is_some_and(|(_, d)| !d.is_empty());

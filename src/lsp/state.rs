@@ -45,7 +45,10 @@ pub struct PendingConsent {
 
 pub struct State {
     pub documents: Documents,
-    pub dispatcher: Arc<Pipeline>,
+    /// Where requests run; rebuilt with `config` whenever the settings change.
+    pub pipeline: Arc<Pipeline>,
+    /// The settings the server itself reads (language, `lsp.*`, `safety.*`, routing for titles).
+    pub config: Arc<Config>,
     pub encoding: Encoding,
     pub flags: ClientFlags,
     pub jobs: HashMap<u64, RunningJob>,
@@ -75,7 +78,8 @@ impl Shared {
         Self {
             state: Mutex::new(State {
                 documents: Documents::default(),
-                dispatcher: Arc::new(Pipeline::new(config)),
+                pipeline: Arc::new(Pipeline::new(config.clone())),
+                config: Arc::new(config),
                 encoding: Encoding::Utf16,
                 flags: ClientFlags::default(),
                 jobs: HashMap::new(),
@@ -94,8 +98,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn dispatcher(&self) -> Arc<Pipeline> {
-        Arc::clone(&self.lock().dispatcher)
+    pub fn pipeline(&self) -> Arc<Pipeline> {
+        Arc::clone(&self.lock().pipeline)
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.lock().config)
+    }
+
+    fn set_config(&self, config: Config) {
+        let pipeline = Arc::new(Pipeline::new(config.clone()));
+        let mut s = self.lock();
+        s.pipeline = pipeline;
+        s.config = Arc::new(config);
     }
 
     pub fn initialize(&self, params: &InitializeParams) -> Encoding {
@@ -147,12 +162,12 @@ impl Shared {
             .and_then(|file| base.apply(file, Path::new(source)).map_err(|e| e.to_string()));
         match result {
             Ok(config) => {
-                self.lock().dispatcher = Arc::new(Pipeline::new(config));
+                self.set_config(config);
                 Ok(())
             }
             Err(message) => {
                 tracing::error!("{message}");
-                self.lock().dispatcher = Arc::new(Pipeline::new(Config::defaults(&self.env)));
+                self.set_config(Config::defaults(&self.env));
                 Err(format!("llm-router-lsp: {message}. Running on defaults."))
             }
         }
@@ -181,7 +196,7 @@ impl Shared {
         let Some(doc) = s.documents.get(uri) else {
             return Vec::new();
         };
-        let config = s.dispatcher.config();
+        let config = Arc::clone(&s.config);
         let lang = config.language;
         let selection = doc.line_selection(&range);
         let args = serde_json::json!({"uri": uri.as_str(), "range": range, "version": doc.version});
@@ -211,7 +226,7 @@ impl Shared {
         if text.trim().is_empty() {
             return actions;
         }
-        let router = s.dispatcher.router();
+        let router = s.pipeline.router();
         let count = crate::router::tokens::is_loaded() && text.len() <= 64 * 1024;
         for task in [Task::Explain, Task::Generate, Task::Ask] {
             let mut title = i18n::action_title(task, lang).to_string();
