@@ -1,5 +1,6 @@
-//! How long routing takes: `Router::decide` and `QueryAnalyzer::analyze` with the default
-//! configuration on a short query, a 10 KB selection and a 1 MB selection.
+//! How long routing takes: `Router::decide` in both routing modes (`intent`, the default,
+//! and `keywords`, the spec's rule as before the classifier) and `QueryAnalyzer::analyze`,
+//! on a short query, a 10 KB selection and a 1 MB selection.
 //!
 //! `cargo bench --bench analyzer`
 
@@ -7,7 +8,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use llm_router_lsp::config::{Config, Environment};
+use llm_router_lsp::config::{Config, Environment, RoutingMode};
 use llm_router_lsp::router::{RouteRequest, Router, tokens};
 
 const SHORT: &str = "grep all errors in /var/log/syslog and count them";
@@ -50,10 +51,11 @@ fn inputs() -> Vec<(&'static str, String)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let router = Router::new(
-        &Config::defaults(&Environment::default()).routing,
-        &Config::defaults(&Environment::default()).models,
-    );
+    let config = Config::defaults(&Environment::default());
+    let router = Router::new(&config.routing, &config.models);
+    let mut keywords = config.routing.clone();
+    keywords.mode = RoutingMode::Keywords;
+    let keyword_router = Router::new(&keywords, &config.models);
     // Load the tokenizer (tens of ms) before anything is measured.
     black_box(tokens::count(&selection(10 * 1024)));
     let inputs = inputs();
@@ -63,6 +65,15 @@ fn bench(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), text, |b, text| {
             b.iter(|| router.decide(black_box(text), &RouteRequest::default()))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("decide_keywords_mode");
+    for (name, text) in &inputs {
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), text, |b, text| {
+            b.iter(|| keyword_router.decide(black_box(text), &RouteRequest::default()))
         });
     }
     group.finish();

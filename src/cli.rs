@@ -7,7 +7,7 @@
 //! printed; `--allow-dangerous` prints it).
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -53,8 +53,23 @@ enum Command {
     Route {
         #[arg(long)]
         json: bool,
-        #[command(flatten)]
-        query: QueryArgs,
+        /// Instead of one query: route every row of a labelled TSV
+        /// (`label<TAB>group<TAB>language<TAB>text`, label `code` or `general`) and print the
+        /// accuracy per group, the confusion matrix and the misroutes.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["query", "json"])]
+        eval: Option<PathBuf>,
+        /// The query; `-` reads it from stdin.
+        #[arg(required_unless_present = "eval")]
+        query: Option<String>,
+        /// Document language, e.g. shellscript, python.
+        #[arg(long)]
+        language: Option<String>,
+        /// Ask for a tier: fast, code or heavy.
+        #[arg(long)]
+        tier: Option<ModelTier>,
+        /// What the query is for: ask, explain or generate.
+        #[arg(long, value_parser = parse_task, default_value = "ask")]
+        task: Task,
     },
     /// Ask a general question; the answer streams to stdout.
     Ask(RunArgs),
@@ -203,7 +218,11 @@ pub fn main() -> ExitCode {
             return ExitCode::from(EXIT_RUNTIME);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    // A read of stdin blocks a thread that nothing can interrupt (the language server's
+    // reader, after `exit`); do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             eprintln!("llm-router-lsp: {}", f.message);
@@ -239,8 +258,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     let env = Environment::from_process();
     // No command (or --stdio, which VS Code's client passes): the language server.
     let Some(command) = cli.command else {
-        crate::lsp::serve_stdio(cli.config).await;
-        return Ok(());
+        return match crate::lsp::serve_stdio(cli.config).await {
+            crate::lsp::transport::Ending::Clean => Ok(()),
+            crate::lsp::transport::Ending::ExitWithoutShutdown => {
+                Err(Failure { code: EXIT_RUNTIME, message: "the editor sent exit without shutdown".into() })
+            }
+        };
     };
     // `config check PATH` and `config default` must work with a broken config in place.
     match &command {
@@ -252,7 +275,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let (config, source) = config::load(cli.config.as_deref(), &env).map_err(|e| Failure::usage(e.to_string()))?;
     match command {
-        Command::Route { json, query } => route(config, &query, json),
+        Command::Route { eval: Some(file), .. } => route_eval(config, &file),
+        Command::Route { json, query, language, tier, task, .. } => {
+            let query = QueryArgs { query: query.unwrap_or_default(), language, tier, task };
+            route(config, &query, json)
+        }
         Command::Ask(args) => answer(config, Task::Ask, args, OutputMode::Stream, false).await,
         Command::Explain(args) => answer(config, Task::Explain, args, OutputMode::Stream, false).await,
         Command::Generate(args) => generate(config, args).await,
@@ -323,6 +350,17 @@ fn route(config: Config, query: &QueryArgs, json: bool) -> Result<(), Failure> {
         out.push_str(&format!("  - {r}\n"));
     }
     write_stdout(&out)
+}
+
+/// `route --eval FILE`: exit 0 with the report; a file that cannot be read or parsed is a
+/// usage error naming the line.
+fn route_eval(config: Config, file: &Path) -> Result<(), Failure> {
+    let text =
+        std::fs::read_to_string(file).map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
+    let examples =
+        crate::router::intent::read_examples(&text).map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+    let router = crate::router::Router::new(&config.routing, &config.models);
+    write_stdout(&crate::router::eval::evaluate(&router, &examples).to_string())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -168,6 +168,7 @@ pub struct FileLsp {
     pub comment_width: Option<usize>,
     pub show_model_in_titles: Option<bool>,
     pub on_danger: Option<OnDanger>,
+    pub max_message_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -208,6 +209,8 @@ where
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileRouting {
+    pub mode: Option<RoutingMode>,
+    pub intent_threshold: Option<f64>,
     pub token_threshold: Option<usize>,
     pub heavy_token_threshold: Option<usize>,
     pub linux_keywords: Option<Vec<String>>,
@@ -300,6 +303,8 @@ pub struct LspConfig {
     /// The `llm-router.infer` command cannot ask: what its answer does when its shell code
     /// is dangerous (the editor's own actions ask instead).
     pub on_danger: OnDanger,
+    /// Messages from the editor larger than this are refused without being buffered.
+    pub max_message_bytes: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,12 +345,28 @@ pub struct TierConfig {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoutingConfig {
+    /// `intent` (the classifier, with keywords and shell syntax as evidence) or `keywords`
+    /// (the spec's lists as triggers).
+    pub mode: RoutingMode,
+    /// In `intent` mode: the code probability from which a request goes to the code model.
+    pub intent_threshold: f64,
     pub token_threshold: usize,
     pub heavy_token_threshold: usize,
     pub linux_keywords: Vec<String>,
     pub code_keywords: Vec<String>,
     pub extra_keywords: Vec<String>,
     pub code_languages: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoutingMode {
+    /// The intent classifier decides; the built-in keywords and shell syntax count as
+    /// evidence, and keywords of the user's own always send a request to the code model.
+    Intent,
+    /// The spec's rule: any keyword (as a word) or shell syntax sends a request to the code
+    /// model.
+    Keywords,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -415,6 +436,18 @@ pub enum ProbeConfig {
 
 pub fn default_drm_root() -> PathBuf {
     PathBuf::from("/sys/class/drm")
+}
+
+/// Chosen on the development set (`route --eval data/routing/dev.tsv`): see README, Routing.
+pub const DEFAULT_INTENT_THRESHOLD: f64 = 0.5;
+
+/// The keyword lists that ship with the server. In `intent` mode these are evidence;
+/// any other keyword in the config is the user's own and forces the code tier.
+pub fn builtin_keywords() -> impl Iterator<Item = &'static str> {
+    [SPEC_LINUX_KEYWORDS, GERMAN_LINUX_KEYWORDS, SPEC_CODE_KEYWORDS, GERMAN_CODE_KEYWORDS]
+        .into_iter()
+        .flatten()
+        .copied()
 }
 
 pub const SPEC_LINUX_KEYWORDS: &[&str] = &[
@@ -560,6 +593,8 @@ impl Config {
                 heavy_model: heavy,
             },
             routing: RoutingConfig {
+                mode: RoutingMode::Intent,
+                intent_threshold: DEFAULT_INTENT_THRESHOLD,
                 token_threshold: 500,
                 heavy_token_threshold: 4000,
                 linux_keywords: [SPEC_LINUX_KEYWORDS, GERMAN_LINUX_KEYWORDS]
@@ -586,6 +621,7 @@ impl Config {
                 comment_width: 80,
                 show_model_in_titles: true,
                 on_danger: OnDanger::Refuse,
+                max_message_bytes: 64 * 1024 * 1024,
             },
             http: HttpConfig {
                 listen: "127.0.0.1:8765".to_string(),
@@ -643,6 +679,8 @@ impl Config {
         }
         if let Some(r) = file.routing {
             let c = &mut self.routing;
+            set(&mut c.mode, r.mode);
+            set(&mut c.intent_threshold, r.intent_threshold);
             set(&mut c.token_threshold, r.token_threshold);
             set(&mut c.heavy_token_threshold, r.heavy_token_threshold);
             set(&mut c.linux_keywords, r.linux_keywords);
@@ -663,6 +701,7 @@ impl Config {
             set(&mut c.comment_width, l.comment_width);
             set(&mut c.show_model_in_titles, l.show_model_in_titles);
             set(&mut c.on_danger, l.on_danger);
+            set(&mut c.max_message_bytes, l.max_message_bytes);
         }
         if let Some(h) = file.http {
             let c = &mut self.http;
@@ -719,6 +758,12 @@ impl Config {
                     "only heavy_model has `fallback` (it takes over when the code model fails)".into(),
                 ));
             }
+        }
+        if !(self.routing.intent_threshold > 0.0 && self.routing.intent_threshold < 1.0) {
+            return Err(invalid(
+                "routing.intent_threshold",
+                format!("expected a probability between 0 and 1 (exclusive), found {}", self.routing.intent_threshold),
+            ));
         }
         if self.routing.heavy_token_threshold <= self.routing.token_threshold {
             return Err(invalid(

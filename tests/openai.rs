@@ -427,6 +427,23 @@ fn stream_failures_are_clear() {
             vec!["connection to http://127.0.0.1:".into(), format!("/v1 was lost while {FAST} was answering")],
         ),
         (Behaviour::Stall { after_chunks: 1 }, "one two three \n", vec![format!("{FAST} stalled: no output for 1 s")]),
+        // Bounded: a server that never ends an event or a line is cut off at 4 MiB.
+        (
+            Behaviour::EndlessEvent { after_chunks: 1 },
+            "one two three \n",
+            vec![format!("{FAST} sent a malformed line: \"(an event or line over 4194304 bytes)\"")],
+        ),
+        (
+            Behaviour::EndlessLine { after_chunks: 1 },
+            "one two three \n",
+            vec![format!("{FAST} sent a malformed line: \"(an event or line over 4194304 bytes)\"")],
+        ),
+        // Bytes that never make an event are no output: the tier's timeout holds.
+        (
+            Behaviour::DripEvent { after_chunks: 1 },
+            "one two three \n",
+            vec![format!("{FAST} stalled: no output for 1 s")],
+        ),
         (
             Behaviour::Stall { after_chunks: 0 },
             "",
@@ -436,7 +453,7 @@ fn stream_failures_are_clear() {
     for (behaviour, stdout, phrases) in cases {
         let fast = FakeModel::new(FAST, "one two three four five six").with_behaviour(behaviour.clone());
         // Only the stalls wait for the tier's timeout; a slow machine must not fail the others.
-        let timeout = if matches!(behaviour, Behaviour::Stall { .. }) { 1 } else { 30 };
+        let timeout = if matches!(behaviour, Behaviour::Stall { .. } | Behaviour::DripEvent { .. }) { 1 } else { 30 };
         let s = Setup::new(standard_with(fast), json!({"models": {"fast_model": {"timeout": timeout}}}));
         let started = Instant::now();
         let o = s.run(&["ask", FAST_Q]);

@@ -4,9 +4,11 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventsource_stream::Eventsource;
+use futures_util::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
+use tokio_util::io::StreamReader;
 
 use super::{
     AvailableModel, Backend, BackendError, ChatRequest, ChatResponse, LoadedModel, PullProgress,
@@ -14,6 +16,63 @@ use super::{
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest line and longest event accepted from a server, as on the Ollama path: a server
+/// that never ends a line or an event cannot grow the process.
+const MAX_EVENT: usize = 4 * 1024 * 1024;
+
+#[derive(Debug)]
+enum SseError {
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// The `data` of each Server-Sent Event of a response body. Lines are read by tokio-util's
+/// bounded `LinesCodec` (it scans each byte once) and the few SSE fields we need are parsed
+/// here. This replaces eventsource-stream, which re-parsed its whole buffer on every chunk
+/// (so a never-ending line kept a core busy and starved the timeout and cancel) and had no
+/// size bound.
+fn sse_events(response: reqwest::Response) -> impl futures_util::Stream<Item = Result<String, SseError>> {
+    let reader = StreamReader::new(response.bytes_stream().map_err(std::io::Error::other));
+    let lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_EVENT));
+    futures_util::stream::unfold((lines, false), |(mut lines, ended)| async move {
+        if ended {
+            return None;
+        }
+        let mut data = String::new();
+        loop {
+            match lines.next().await {
+                None if data.is_empty() => return None,
+                None => return Some((Ok(data), (lines, true))),
+                Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                    return Some((Err(SseError::TooLarge), (lines, true)));
+                }
+                Some(Err(LinesCodecError::Io(e))) => return Some((Err(SseError::Io(e)), (lines, true))),
+                Some(Ok(line)) => {
+                    if line.is_empty() {
+                        if data.is_empty() {
+                            continue;
+                        }
+                        return Some((Ok(data), (lines, false)));
+                    }
+                    let (field, value) = match line.split_once(':') {
+                        Some((field, value)) => (field, value.strip_prefix(' ').unwrap_or(value)),
+                        None => (line.as_str(), ""),
+                    };
+                    // `event`, `id`, `retry` and comments (`: ...`) carry nothing we use.
+                    if field == "data" {
+                        if data.len() + value.len() + 1 > MAX_EVENT {
+                            return Some((Err(SseError::TooLarge), (lines, true)));
+                        }
+                        if !data.is_empty() {
+                            data.push('\n');
+                        }
+                        data.push_str(value);
+                    }
+                }
+            }
+        }
+    })
+}
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct OpenAiBackend {
@@ -178,7 +237,7 @@ impl Backend for OpenAiBackend {
             }
         };
         let response = tokio::time::timeout(request.timeout, send).await.map_err(|_| first_token_timeout())??;
-        let mut events = response.bytes_stream().eventsource();
+        let mut events = Box::pin(sse_events(response));
         let mut text = String::new();
         let mut logprobs = Vec::new();
         let mut received_any = false;
@@ -187,7 +246,19 @@ impl Backend for OpenAiBackend {
             let next = super::next_within(&mut events, request.timeout, received_any, model).await?;
             let event = match next {
                 Some(Ok(event)) => event,
-                Some(Err(e)) => {
+                Some(Err(SseError::TooLarge)) => {
+                    return Err(BackendError::Malformed {
+                        model: model.to_string(),
+                        line: format!("(an event or line over {MAX_EVENT} bytes)"),
+                    });
+                }
+                Some(Err(SseError::Io(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(BackendError::Malformed {
+                        model: model.to_string(),
+                        line: "(a line that is not UTF-8)".into(),
+                    });
+                }
+                Some(Err(SseError::Io(e))) => {
                     return Err(BackendError::Disconnected {
                         model: model.to_string(),
                         address: self.base.clone(),
@@ -205,7 +276,7 @@ impl Backend for OpenAiBackend {
                 }
             };
             received_any = true;
-            let data = event.data.trim();
+            let data = event.trim();
             if data == "[DONE]" {
                 break;
             }

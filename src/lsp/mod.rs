@@ -11,6 +11,7 @@ mod jobs;
 mod position;
 mod safety;
 mod state;
+pub mod transport;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -48,10 +49,19 @@ pub fn service(
         .finish()
 }
 
-/// Serves LSP over stdin/stdout until the client exits.
-pub async fn serve_stdio(config_path: Option<PathBuf>) {
-    let (service, socket) = service(config_path, Environment::from_process());
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket).serve(service).await;
+/// Serves LSP over stdin/stdout until the client exits, through [`transport`] so that no
+/// input ends the server.
+pub async fn serve_stdio(config_path: Option<PathBuf>) -> transport::Ending {
+    let env = Environment::from_process();
+    // A broken config is reported by the server itself (Shared::new); the limit falls back.
+    let max = crate::config::load(config_path.as_deref(), &env)
+        .map(|(c, _)| c.lsp.max_message_bytes)
+        .unwrap_or(transport::DEFAULT_MAX_FRAME);
+    let (service, socket) = service(config_path, env);
+    transport::run(tokio::io::stdin(), tokio::io::stdout(), max, move |input, output| async move {
+        Server::new(input, output, socket).serve(service).await;
+    })
+    .await
 }
 
 impl RouterLanguageServer {

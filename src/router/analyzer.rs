@@ -27,6 +27,8 @@ const SUFFIXES: &[&str] = &[
 pub struct KeywordHit {
     pub keyword: String,
     pub word: String,
+    /// A keyword of the user's own config, not of the built-in lists.
+    pub own: bool,
 }
 
 impl fmt::Display for KeywordHit {
@@ -79,6 +81,8 @@ pub struct QueryAnalyzer {
     heads: HashMap<[u8; 4], Vec<String>>,
     /// Keywords with spaces or symbols ("c++", "node.js"), matched as phrases.
     phrases: Vec<String>,
+    /// The built-in keywords, to tell the user's own from them.
+    builtin: HashSet<&'static str>,
     token_threshold: usize,
     heavy_token_threshold: usize,
 }
@@ -111,6 +115,7 @@ impl QueryAnalyzer {
             words,
             heads,
             phrases,
+            builtin: crate::config::builtin_keywords().collect(),
             token_threshold: routing.token_threshold,
             heavy_token_threshold: routing.heavy_token_threshold,
         }
@@ -159,14 +164,16 @@ impl QueryAnalyzer {
             if let Some(kw) = self.match_word(&lower)
                 && !hits.iter().any(|h| h.keyword == kw)
             {
-                hits.push(KeywordHit { keyword: kw.to_string(), word: word.to_string() });
+                let own = !self.builtin.contains(kw);
+                hits.push(KeywordHit { keyword: kw.to_string(), word: word.to_string(), own });
             }
         }
         if !self.phrases.is_empty() {
             let lower_text = text.to_lowercase();
             for phrase in &self.phrases {
                 if contains_phrase(&lower_text, phrase) {
-                    hits.push(KeywordHit { keyword: phrase.clone(), word: phrase.clone() });
+                    let own = !self.builtin.contains(phrase.as_str());
+                    hits.push(KeywordHit { keyword: phrase.clone(), word: phrase.clone(), own });
                 }
             }
         }
@@ -247,6 +254,15 @@ fn prefix_at_char_boundary(text: &str, max: usize) -> &str {
         end -= 1;
     }
     &text[..end]
+}
+
+/// Whether every line with a `|` is a markdown table row (`| Name | Score |`), whose bars
+/// are no pipes.
+pub fn pipes_only_in_tables(text: &str) -> bool {
+    prefix_at_char_boundary(text, SCAN_LIMIT).lines().filter(|l| l.contains('|')).all(|l| {
+        let l = l.trim();
+        l.starts_with('|') && l.ends_with('|')
+    })
 }
 
 /// Shell syntax that marks text as a command even without a keyword.

@@ -1,6 +1,8 @@
 //! Routing: which model tier answers a query, and why.
 
 pub mod analyzer;
+pub mod eval;
+pub mod intent;
 pub mod tokens;
 
 use std::fmt;
@@ -10,8 +12,9 @@ use serde::Serialize;
 pub use analyzer::{Analysis, KeywordHit, QueryAnalyzer, ShellSyntax};
 pub use tokens::TokenEstimate;
 
-use crate::config::{ModelsConfig, RoutingConfig};
+use crate::config::{ModelsConfig, RoutingConfig, RoutingMode};
 use crate::vocab::{ModelTier, Task};
+use intent::IntentModel;
 
 /// Why a tier was chosen. Shown to users ("honest routing") and in `--json` output.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,6 +34,14 @@ pub enum Reason {
         threshold: usize,
     },
     NoCodeSignal,
+    /// The intent classifier's verdict, with the keywords and shell syntax it weighed in.
+    Intent {
+        code: bool,
+        /// The probability of the verdict (of `code` when it is code, of general otherwise).
+        probability: f32,
+        /// The words that pushed hardest towards the verdict.
+        evidence: Vec<String>,
+    },
     /// Set by the dispatcher when another model had to answer.
     Fallback {
         from: String,
@@ -66,6 +77,15 @@ impl fmt::Display for Reason {
             }
             Reason::HeavyTokens { estimate, threshold } => write!(f, "{estimate} > {threshold} (heavy threshold)"),
             Reason::NoCodeSignal => f.write_str("no code keywords, shell syntax or long text"),
+            Reason::Intent { code, probability, evidence } => {
+                let class = if *code { "code" } else { "general" };
+                write!(f, "intent: {class} {probability:.2}")?;
+                if !evidence.is_empty() {
+                    let quoted: Vec<String> = evidence.iter().map(|e| format!("\"{e}\"")).collect();
+                    write!(f, " ({})", quoted.join(", "))?;
+                }
+                Ok(())
+            }
             Reason::Fallback { from, to, cause } => write!(f, "fallback from {from} to {to}: {cause}"),
             Reason::FastAtWarning => f.write_str("fast model chosen at the VRAM warning"),
         }
@@ -110,6 +130,7 @@ pub struct Router {
     analyzer: QueryAnalyzer,
     routing: RoutingConfig,
     enabled: bool,
+    intent: IntentModel,
     /// Model and backend per tier, in `ModelTier` order.
     tiers: [(String, String); 3],
 }
@@ -121,6 +142,7 @@ impl Router {
             analyzer: QueryAnalyzer::new(routing),
             routing: routing.clone(),
             enabled: models.routing_enabled,
+            intent: IntentModel::shipped(),
             tiers: [tier(&models.fast_model), tier(&models.code_model), tier(&models.heavy_model)],
         }
     }
@@ -171,27 +193,91 @@ impl Router {
         if request.task == Task::Generate {
             reasons.push(Reason::Task(Task::Generate));
         }
-        if !analysis.keywords.is_empty() {
-            reasons.push(Reason::Keywords(analysis.keywords));
-        }
-        if !analysis.shell.is_empty() {
-            reasons.push(Reason::Shell(analysis.shell));
-        }
-        if let Some(lang) = request.language {
-            let lang = lang.to_ascii_lowercase();
-            if self.routing.code_languages.iter().any(|l| l.eq_ignore_ascii_case(&lang)) {
-                reasons.push(Reason::Language(lang));
-            }
-        }
+        let (own, builtin): (Vec<KeywordHit>, Vec<KeywordHit>) = analysis.keywords.into_iter().partition(|k| k.own);
+        let mut shell = analysis.shell;
+        let language = request
+            .language
+            .map(str::to_ascii_lowercase)
+            .filter(|lang| self.routing.code_languages.iter().any(|l| l.eq_ignore_ascii_case(lang)));
         let threshold = self.analyzer.token_threshold();
         let long = tokens.exceeds(threshold);
-        let tier = if reasons.is_empty() && !long { ModelTier::Fast } else { ModelTier::Code };
+        let tier = match self.routing.mode {
+            RoutingMode::Keywords => {
+                let keywords: Vec<KeywordHit> = own.into_iter().chain(builtin).collect();
+                if !keywords.is_empty() {
+                    reasons.push(Reason::Keywords(keywords));
+                }
+                if !shell.is_empty() {
+                    reasons.push(Reason::Shell(shell));
+                }
+                reasons.extend(language.map(Reason::Language));
+                if reasons.is_empty() && !long {
+                    reasons.insert(0, Reason::NoCodeSignal);
+                    ModelTier::Fast
+                } else {
+                    ModelTier::Code
+                }
+            }
+            RoutingMode::Intent => {
+                // The user's own keywords are rules, and rules win.
+                if !own.is_empty() {
+                    reasons.push(Reason::Keywords(own));
+                }
+                reasons.extend(language.map(Reason::Language));
+                if shell.contains(&ShellSyntax::Pipe) && analyzer::pipes_only_in_tables(text) {
+                    shell.retain(|s| *s != ShellSyntax::Pipe);
+                }
+                let decided = !reasons.is_empty() || long;
+                let verdict = self.intent.classify(text, 3);
+                let logit = verdict.logit + evidence(&builtin, &shell);
+                let p = intent::sigmoid(logit);
+                let code = p as f64 >= self.routing.intent_threshold;
+                // The verdict is shown even when a rule decided, so users see both.
+                let intent_reason = Reason::Intent {
+                    code,
+                    probability: if code { p } else { 1.0 - p },
+                    evidence: verdict.evidence.into_iter().map(|e| e.text).collect(),
+                };
+                if code || decided {
+                    if decided {
+                        reasons.push(intent_reason);
+                    } else {
+                        reasons.insert(0, intent_reason);
+                    }
+                    if code {
+                        if !builtin.is_empty() {
+                            reasons.push(Reason::Keywords(builtin));
+                        }
+                        if !shell.is_empty() {
+                            reasons.push(Reason::Shell(shell));
+                        }
+                    }
+                    ModelTier::Code
+                } else {
+                    reasons.push(intent_reason);
+                    ModelTier::Fast
+                }
+            }
+        };
         reasons.push(Reason::Tokens { estimate: tokens, threshold });
-        if tier == ModelTier::Fast {
-            reasons.insert(0, Reason::NoCodeSignal);
-        }
         (tier, reasons, tokens)
     }
+}
+
+/// Log-odds added to the classifier's for the built-in keywords and shell syntax it does
+/// not weigh on its own (a prompt, a shebang, `&&`, a pipe between commands). Tuned on the
+/// development set; keywords count little because the classifier already reads the words.
+fn evidence(keywords: &[KeywordHit], shell: &[ShellSyntax]) -> f32 {
+    let keywords = 0.5 * keywords.len().min(2) as f32;
+    let shell: f32 = shell
+        .iter()
+        .map(|s| match s {
+            ShellSyntax::Prompt | ShellSyntax::Shebang | ShellSyntax::Sudo | ShellSyntax::AndThen => 3.0,
+            ShellSyntax::Pipe => 2.0,
+            ShellSyntax::Flag => 1.0,
+        })
+        .sum();
+    keywords + shell
 }
 
 #[cfg(test)]
@@ -199,22 +285,32 @@ mod tests {
     use super::*;
     use crate::config::{Config, Environment};
 
-    fn router() -> Router {
-        let c = Config::defaults(&Environment::default());
+    fn router_in(mode: RoutingMode) -> Router {
+        let mut c = Config::defaults(&Environment::default());
+        c.routing.mode = mode;
         Router::new(&c.routing, &c.models)
     }
 
-    fn check(text: &str, language: Option<&str>, task: Task, expected: ModelTier) {
-        let d = router().decide(text, &RouteRequest { task, language, tier: None });
-        assert_eq!(d.tier, expected, "{text:?} ({language:?}, {task:?}): {}", d.reasons_text());
-        assert_eq!(d.model, router().model(expected));
+    fn router() -> Router {
+        router_in(RoutingMode::Intent)
+    }
+
+    fn check_in(mode: RoutingMode, text: &str, language: Option<&str>, task: Task, expected: ModelTier) {
+        let r = router_in(mode);
+        let d = r.decide(text, &RouteRequest { task, language, tier: None });
+        assert_eq!(d.tier, expected, "{mode:?}: {text:?} ({language:?}, {task:?}): {}", d.reasons_text());
+        assert_eq!(d.model, r.model(expected));
         assert!(!d.reasons.is_empty());
     }
 
+    /// `routing.mode: keywords` keeps the spec's rule exactly: these are the decisions the
+    /// router made before the classifier existed.
     #[test]
-    fn decisions() {
+    fn keywords_mode_decides_as_before() {
         use ModelTier::*;
         use Task::*;
+        let check =
+            |text: &str, language, task, expected| check_in(RoutingMode::Keywords, text, language, task, expected);
         check("what is the capital of France", None, Ask, Fast);
         check("perhaps convert the pdf on my desktop", None, Ask, Fast);
         check("grep for errors", None, Ask, Code);
@@ -227,6 +323,69 @@ mod tests {
         check("list files larger than 100MB", None, Generate, Code);
         check(&" hello".repeat(501), None, Ask, Code);
         check(&" hello".repeat(4001), None, Ask, Heavy);
+        // The spec's lists as triggers: one word is enough, whatever it means.
+        check("What's the top score in bowling?", None, Ask, Code);
+        check("what program is holding port 5432 open?", None, Ask, Fast);
+        let d = router_in(RoutingMode::Keywords).decide("ps aux | grep nginx", &RouteRequest::default());
+        assert_eq!(
+            d.reasons_text(),
+            "keywords \"ps\", \"grep\"; shell syntax: a pipe; at most 19 tokens (19 bytes) ≤ 500"
+        );
+    }
+
+    const TRACEBACK: &str = "Traceback (most recent call last):\n  File \"app.py\", line 12, in <module>\n    \
+                             print(config[\"port\"])\nKeyError: 'port'";
+
+    /// The requests from the routing issue, each where the spec's intent puts it, plus the
+    /// rules that still decide before the classifier.
+    #[test]
+    fn intent_decisions() {
+        use ModelTier::*;
+        use Task::*;
+        let check =
+            |text: &str, language, task, expected| check_in(RoutingMode::Intent, text, language, task, expected);
+        for text in [
+            "what program is holding port 5432 open?",
+            "how can I make root the owner of deploy.sh?",
+            "Wie viel Platz ist auf der Festplatte noch übrig?",
+            "Warum startet mein Dienst nach dem Booten nicht automatisch?",
+            "Schreib mir eine Klasse für einen Stack in C++",
+            "sort a vector of structs by two fields in Go",
+            TRACEBACK,
+            "E: Unable to locate package libfoo-dev",
+            "grep for errors",
+            "tar -xzvf backup.tar.gz -C /opt",
+            "ps aux | grep nginx",
+        ] {
+            check(text, None, Ask, Code);
+        }
+        for text in [
+            "What's the top score in bowling?",
+            "help me find a good name for my cat",
+            "ideas for a class reunion",
+            "fix the spelling errors in this letter",
+            "Welche Fehler machen Anfänger beim Joggen?",
+            "| Name | Score |\n|------|-------|\n| Anna | 12 |\n| Ben | 9 |\nwho won?",
+            "what is the capital of France",
+            "perhaps convert the pdf on my desktop",
+        ] {
+            check(text, None, Ask, Fast);
+        }
+        // Rules: task, document language and length decide whatever the text says.
+        check("help me find a good name for my cat", None, Generate, Code);
+        check("ideas for a class reunion", Some("python"), Ask, Code);
+        check("hello there", Some("markdown"), Ask, Fast);
+        check(&" hello".repeat(501), None, Ask, Code);
+        check(&" hello".repeat(4001), None, Ask, Heavy);
+    }
+
+    #[test]
+    fn own_keywords_force_the_code_tier() {
+        let mut c = Config::defaults(&Environment::default());
+        c.routing.extra_keywords = vec!["bowling".into()];
+        let d = Router::new(&c.routing, &c.models).decide("What's the top score in bowling?", &RouteRequest::default());
+        assert_eq!(d.tier, ModelTier::Code, "{}", d.reasons_text());
+        assert!(d.reasons_text().starts_with("keyword \"bowling\"; intent: general"), "{}", d.reasons_text());
     }
 
     #[test]
@@ -243,12 +402,28 @@ mod tests {
         assert_eq!(d.reasons, vec![Reason::RoutingDisabled]);
     }
 
+    fn intent(code: bool, probability: f32, evidence: &[&str]) -> Reason {
+        Reason::Intent { code, probability, evidence: evidence.iter().map(|e| e.to_string()).collect() }
+    }
+
     #[test]
-    fn reasons_explain() {
+    fn intent_reasons_read_as_a_sentence() {
+        for (reason, expected) in [
+            (
+                intent(true, 0.934, &["port", "listening", "process"]),
+                "intent: code 0.93 (\"port\", \"listening\", \"process\")",
+            ),
+            (intent(false, 0.8, &["bowling"]), "intent: general 0.80 (\"bowling\")"),
+            (intent(false, 0.51, &[]), "intent: general 0.51"),
+        ] {
+            assert_eq!(reason.to_string(), expected);
+        }
+        let d = router().decide("which process is listening on port 8080", &RouteRequest::default());
+        let text = d.reasons_text();
+        assert!(text.starts_with("intent: code 0."), "{text}");
+        assert!(text.contains(" (\"") && text.ends_with("at most 40 tokens (40 bytes) ≤ 500"), "{text}");
         let d = router().decide("ps aux | grep nginx", &RouteRequest::default());
         let text = d.reasons_text();
-        assert!(text.contains("keywords \"ps\", \"grep\""), "{text}");
-        assert!(text.contains("shell syntax: a pipe"), "{text}");
-        assert!(text.contains("at most 19 tokens (19 bytes) ≤ 500"), "{text}");
+        assert!(text.contains("keywords \"ps\", \"grep\"; shell syntax: a pipe"), "{text}");
     }
 }

@@ -60,6 +60,14 @@ pub enum Behaviour {
     BusyOnce,
     /// The finishing chunk, then the stream ends without `data: [DONE]` (llama.cpp does this).
     NoDone,
+    /// Streams `after_chunks` chunks, then `data:` lines that never end an event, as fast as
+    /// the client reads them.
+    EndlessEvent { after_chunks: usize },
+    /// Streams `after_chunks` chunks, then one line that never ends.
+    EndlessLine { after_chunks: usize },
+    /// Streams `after_chunks` chunks, then one `data:` line every 100 ms that never ends
+    /// an event: output arrives, but no event.
+    DripEvent { after_chunks: usize },
 }
 
 pub const BUSY_BODY: &str = r#"{"error":{"message":"Loading model","type":"unavailable_error","code":503}}"#;
@@ -344,7 +352,10 @@ impl Job {
             Behaviour::Stall { after_chunks }
             | Behaviour::ErrorEvent { after_chunks, .. }
             | Behaviour::Malformed { after_chunks }
-            | Behaviour::Disconnect { after_chunks } => (*after_chunks).min(self.chunks.len()),
+            | Behaviour::Disconnect { after_chunks }
+            | Behaviour::EndlessEvent { after_chunks }
+            | Behaviour::EndlessLine { after_chunks }
+            | Behaviour::DripEvent { after_chunks } => (*after_chunks).min(self.chunks.len()),
             _ => self.chunks.len(),
         }
     }
@@ -461,6 +472,19 @@ async fn produce(tx: &mpsc::Sender<Chunk>, job: &Job) -> Option<()> {
             tx.send(Err(io::Error::other("fake disconnect"))).await.ok()?;
         }
         Behaviour::NoDone => send(event(&job.finish_chunk())).await?,
+        Behaviour::EndlessEvent { .. } => loop {
+            send("data: {\"choices\": []}\n".repeat(1000)).await?;
+        },
+        Behaviour::EndlessLine { .. } => {
+            send("data: ".into()).await?;
+            loop {
+                send("x".repeat(64 * 1024)).await?;
+            }
+        }
+        Behaviour::DripEvent { .. } => loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            send("data: {\"choices\": []}\n".into()).await?;
+        },
         _ => {
             send(event(&job.finish_chunk())).await?;
             send("data: [DONE]\n\n".into()).await?;
