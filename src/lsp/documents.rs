@@ -16,24 +16,116 @@ pub struct Document {
     /// Which `didOpen` this is: a reopened document starts again at version 1, so the
     /// version alone cannot tell an edit's target from a new text under the same URI.
     pub opened: u64,
+    /// Running jobs' selected lines, moved through every change; `None` once a change
+    /// touched them.
+    anchors: HashMap<u64, Option<LineSelection>>,
 }
 
 impl Document {
     pub fn new(text: &str, version: i32, language_id: &str) -> Self {
-        Self { rope: Rope::from_str(text), version, language_id: language_id.to_string(), opened: 0 }
+        Self {
+            rope: Rope::from_str(text),
+            version,
+            language_id: language_id.to_string(),
+            opened: 0,
+            anchors: HashMap::new(),
+        }
     }
 
-    /// Applies one change of `didChange` (a range edit, or the whole text).
+    /// Applies one change of `didChange` (a range edit, or the whole text), moving the
+    /// anchors with it.
     pub fn apply(&mut self, change: &TextDocumentContentChangeEvent, enc: Encoding) {
         match change.range {
             Some(range) => {
                 let start = to_char(&self.rope, range.start, enc);
                 let end = to_char(&self.rope, range.end, enc).max(start);
+                let moved: Vec<(u64, Option<usize>)> = self
+                    .anchors
+                    .iter()
+                    .filter_map(|(id, a)| {
+                        a.as_ref().map(|a| (*id, self.anchor_start_after(a, start, end, &change.text)))
+                    })
+                    .collect();
                 self.rope.remove(start..end);
                 self.rope.insert(start, &change.text);
+                for (id, new_start_char) in moved {
+                    let slot = self.anchors.get_mut(&id).expect("collected from the map");
+                    *slot = match (new_start_char, slot.take()) {
+                        (Some(c), Some(a)) => {
+                            let line = self.rope.char_to_line(c);
+                            Some(LineSelection { start: line, end: line + (a.end - a.start) })
+                        }
+                        _ => None,
+                    };
+                }
             }
-            None => self.rope = Rope::from_str(&change.text),
+            None => {
+                let new = Rope::from_str(&change.text);
+                if self.anchors.values().any(Option::is_some) {
+                    self.move_anchors_to(&new);
+                }
+                self.rope = new;
+            }
         }
+    }
+
+    /// Where an anchor's first line starts after replacing chars `start..end` with `text`:
+    /// `None` when the change touches its lines (then the selection is gone, and nothing
+    /// may be inserted for it).
+    fn anchor_start_after(&self, a: &LineSelection, start: usize, end: usize, text: &str) -> Option<usize> {
+        let is_break = |c: char| c == '\n' || c == '\r';
+        let last = self.last_line();
+        if a.end > last {
+            return None;
+        }
+        let first_char = self.rope.line_to_char(a.start);
+        let last_line = self.rope.line(a.end);
+        let n = last_line.len_chars();
+        let breaks = (0..n.min(2)).take_while(|k| is_break(last_line.char(n - 1 - k))).count();
+        let end_of_content = self.rope.line_to_char(a.end) + last_line.len_chars() - breaks;
+        let inserted = text.chars().count();
+        // Entirely above, and the first line still starts a line afterwards.
+        let starts_line = match text.chars().last() {
+            Some(c) => is_break(c),
+            None => start == 0 || is_break(self.rope.char(start - 1)),
+        };
+        if end < first_char || (end == first_char && starts_line) {
+            return Some(first_char - (end - start) + inserted);
+        }
+        // Entirely below: after the last line's text, not joining the next line onto it.
+        let keeps_break = text.chars().next().is_none_or(is_break) && end == start;
+        if start > end_of_content || (start == end_of_content && keeps_break) {
+            return Some(first_char);
+        }
+        None
+    }
+
+    /// A whole-text change: the lines the old and new text share at the start stay, those
+    /// they share at the end move by the difference; an anchor in between is gone.
+    fn move_anchors_to(&mut self, new: &Rope) {
+        let line = |r: &Rope, i: usize| r.line(i).chars().filter(|c| *c != '\n' && *c != '\r').collect::<String>();
+        let (old_n, new_n) = (self.rope.len_lines(), new.len_lines());
+        let prefix = (0..old_n.min(new_n)).take_while(|&i| line(&self.rope, i) == line(new, i)).count();
+        let max_suffix = old_n.min(new_n) - prefix;
+        let suffix =
+            (0..max_suffix).take_while(|&k| line(&self.rope, old_n - 1 - k) == line(new, new_n - 1 - k)).count();
+        for slot in self.anchors.values_mut() {
+            *slot = slot.take().and_then(|a| {
+                if a.end < prefix {
+                    Some(a)
+                } else if a.start >= old_n - suffix {
+                    let shift = |l: usize| l + new_n - old_n;
+                    Some(LineSelection { start: shift(a.start), end: shift(a.end) })
+                } else {
+                    None
+                }
+            });
+        }
+    }
+
+    /// Starts tracking `selection`; see [`Documents::anchored`].
+    fn add_anchor(&mut self, id: u64, selection: LineSelection) {
+        self.anchors.insert(id, Some(selection));
     }
 
     /// Line `i` without its line break; empty past the end.
@@ -88,6 +180,7 @@ impl Document {
 pub struct Documents {
     docs: HashMap<Uri, Document>,
     opens: u64,
+    anchors: u64,
 }
 
 impl Documents {
@@ -112,6 +205,26 @@ impl Documents {
         self.docs.remove(uri);
     }
 
+    /// Tracks a job's selected lines through every change until [`Documents::release`].
+    pub fn anchor(&mut self, uri: &Uri, selection: LineSelection) -> Option<u64> {
+        self.anchors += 1;
+        let id = self.anchors;
+        self.docs.get_mut(uri)?.add_anchor(id, selection);
+        Some(id)
+    }
+
+    /// Where the anchored lines are now; `None` when a change touched them or the document
+    /// was closed (a reopened document under the same URI has no anchors).
+    pub fn anchored(&self, uri: &Uri, id: u64) -> Option<LineSelection> {
+        self.docs.get(uri)?.anchors.get(&id)?.clone()
+    }
+
+    pub fn release(&mut self, uri: &Uri, id: u64) {
+        if let Some(doc) = self.docs.get_mut(uri) {
+            doc.anchors.remove(&id);
+        }
+    }
+
     pub fn get(&self, uri: &Uri) -> Option<&Document> {
         self.docs.get(uri)
     }
@@ -127,6 +240,145 @@ mod tests {
             range: Some(Range::new(Position::new(range.0.0, range.0.1), Position::new(range.1.0, range.1.1))),
             range_length: None,
             text: text.to_string(),
+        }
+    }
+
+    /// (text, selected lines, change, where the selection is afterwards or None)
+    #[test]
+    fn anchors_move_with_changes_and_die_when_touched() {
+        type Case = (&'static str, (usize, usize), ((u32, u32), (u32, u32)), &'static str, Option<(usize, usize)>);
+        let cases: Vec<Case> = vec![
+            // A line inserted above moves it down; one deleted above moves it up.
+            ("a\nb\nsel\nc\n", (2, 2), ((0, 0), (0, 0)), "new\n", Some((3, 3))),
+            ("a\nb\nsel\nc\n", (2, 2), ((0, 0), (1, 0)), "", Some((1, 1))),
+            // Typing on a line above or below leaves it where it is.
+            ("a\nb\nsel\nc\n", (2, 2), ((1, 1), (1, 1)), "xyz", Some((2, 2))),
+            ("a\nb\nsel\nc\n", (2, 2), ((3, 0), (3, 1)), "", Some((2, 2))),
+            // A line break added after its last line keeps it.
+            ("a\nsel\nc", (1, 1), ((1, 3), (1, 3)), "\nnew", Some((1, 1))),
+            // Touching it, deleting it, or joining it with a neighbour ends it.
+            ("a\nb\nsel\nc\n", (2, 2), ((2, 1), (2, 2)), "", None),
+            ("a\nb\nsel\nc\n", (2, 2), ((2, 0), (3, 0)), "", None),
+            ("a\nb\nsel\nc\n", (2, 2), ((1, 1), (2, 0)), "", None),
+            ("a\nb\nsel\nc\n", (2, 2), ((2, 3), (3, 0)), "", None),
+            ("a\nb\nsel\nc\n", (2, 2), ((2, 0), (2, 0)), "x", None),
+            // An identical line elsewhere does not count: the selection itself is gone.
+            ("sel\nsel\n", (1, 1), ((1, 0), (2, 0)), "", None),
+            // Multi-line selections, CRLF, emoji above (UTF-16 columns).
+            ("😀\r\nx\r\ny\r\nz", (1, 2), ((0, 2), (0, 2)), "\r\n🎉", Some((2, 3))),
+            ("😀\r\nx\r\ny\r\nz", (1, 2), ((2, 0), (2, 1)), "Y", None),
+        ];
+        for (text, (a, b), range, new, expected) in cases {
+            let mut docs = Documents::default();
+            let uri: Uri = "file:///t".parse().unwrap();
+            docs.open(uri.clone(), Document::new(text, 1, "sh"));
+            let id = docs.anchor(&uri, LineSelection { start: a, end: b }).unwrap();
+            docs.change(&uri, 2, &[change(range, new)], Encoding::Utf16);
+            let got = docs.anchored(&uri, id).map(|s| (s.start, s.end));
+            assert_eq!(got, expected, "{text:?} lines {a}..={b}, {range:?} -> {new:?}");
+        }
+        // Whole-text sync: shared start and end lines are kept.
+        let mut d = Document::new("a\nb\nsel\nc\n", 1, "sh");
+        d.add_anchor(1, LineSelection { start: 2, end: 2 });
+        d.add_anchor(2, LineSelection { start: 0, end: 0 });
+        d.add_anchor(3, LineSelection { start: 1, end: 1 });
+        d.apply(
+            &TextDocumentContentChangeEvent { range: None, range_length: None, text: "a\nB\nB2\nsel\nc\n".into() },
+            Encoding::Utf16,
+        );
+        assert_eq!(d.anchors[&1].clone().map(|s| s.start), Some(3));
+        assert_eq!(d.anchors[&2].clone().map(|s| s.start), Some(0));
+        assert_eq!(d.anchors[&3], None);
+        // Closed and reopened: gone.
+        let mut docs = Documents::default();
+        let uri: Uri = "file:///t".parse().unwrap();
+        docs.open(uri.clone(), Document::new("x\n", 1, "sh"));
+        let id = docs.anchor(&uri, LineSelection { start: 0, end: 0 }).unwrap();
+        docs.close(&uri);
+        docs.open(uri.clone(), Document::new("x\n", 1, "sh"));
+        assert_eq!(docs.anchored(&uri, id), None);
+    }
+
+    mod sync_model {
+        //! Random incremental edits against a naive model: a vector of chars, each tagged
+        //! with the line of the original text it came from. The rope must equal the model,
+        //! and an anchor that survives must sit exactly where the model has the selected
+        //! lines, whole and untouched (refusing is allowed, a wrong place is not).
+        use super::*;
+        use proptest::prelude::*;
+
+        const ALPHABET: &[&str] = &["a", "b", "ü", "😀", "\n", "\r\n", "\r", " ", "x\n"];
+
+        fn text_strategy() -> impl Strategy<Value = String> {
+            proptest::collection::vec(proptest::sample::select(ALPHABET), 0..40).prop_map(|v| v.concat())
+        }
+
+        /// Original line of each char (`None` for inserted ones).
+        fn tags(text: &str) -> Vec<(char, Option<usize>)> {
+            let rope = Rope::from_str(text);
+            text.chars().enumerate().map(|(i, c)| (c, Some(rope.char_to_line(i)))).collect()
+        }
+
+        /// The line index where lines `a..=b` of the original stand whole, if they do.
+        fn model_lines(model: &[(char, Option<usize>)], original: &Rope, a: usize, b: usize) -> Option<usize> {
+            let wanted_start = original.line_to_char(a);
+            let wanted_end =
+                if b + 1 < original.len_lines() { original.line_to_char(b + 1) } else { original.len_chars() };
+            let wanted: Vec<char> = original.slice(wanted_start..wanted_end).chars().collect();
+            let text: String = model.iter().map(|(c, _)| *c).collect();
+            let rope = Rope::from_str(&text);
+            let pos = model.iter().position(|(_, t)| *t == Some(a))?;
+            // The selected chars, in order, all original and from the selected lines.
+            let run = &model[pos..(pos + wanted.len()).min(model.len())];
+            let intact = run.len() == wanted.len()
+                && run.iter().zip(&wanted).all(|((c, t), w)| c == w && t.is_some_and(|l| (a..=b).contains(&l)))
+                && (pos == 0 || matches!(model[pos - 1].0, '\n' | '\r'));
+            // The last selected line ends where it did (no char joined onto it).
+            let next = model.get(pos + wanted.len()).map(|(c, _)| *c);
+            let ends = matches!(wanted.last(), Some('\n' | '\r')) || matches!(next, None | Some('\n' | '\r'));
+            (intact && ends && model[pos].1 == Some(a)).then(|| rope.char_to_line(pos))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+            #[test]
+            fn anchors_land_where_the_model_says_or_nowhere(
+                text in text_strategy(),
+                sel in (0usize..6, 0usize..3),
+                edits in proptest::collection::vec((0usize..60, 0usize..6, text_strategy()), 1..8),
+            ) {
+                let original = Rope::from_str(&text);
+                let last = original.len_lines() - 1;
+                let a = sel.0.min(last);
+                let b = (a + sel.1).min(last);
+                // The empty line after a final break has no chars to follow in the model.
+                prop_assume!(original.line(a).len_chars() > 0);
+                let mut doc = Document::new(&text, 1, "sh");
+                doc.add_anchor(1, LineSelection { start: a, end: b });
+                let mut model = tags(&text);
+                for (start, len, new) in edits {
+                    let n = doc.rope.len_chars();
+                    let s = start.min(n);
+                    let e = (s + len).min(n);
+                    let range = Range::new(
+                        super::super::super::position::from_char(&doc.rope, s, Encoding::Utf16),
+                        super::super::super::position::from_char(&doc.rope, e, Encoding::Utf16),
+                    );
+                    // A position between \r and \n cannot be expressed in LSP; skip such edits.
+                    let back = to_char(&doc.rope, range.start, Encoding::Utf16);
+                    let back_end = to_char(&doc.rope, range.end, Encoding::Utf16);
+                    if back != s || back_end != e {
+                        continue;
+                    }
+                    doc.apply(&TextDocumentContentChangeEvent { range: Some(range), range_length: None, text: new.clone() }, Encoding::Utf16);
+                    model.splice(s..e, new.chars().map(|c| (c, None)));
+                    let model_text: String = model.iter().map(|(c, _)| *c).collect();
+                    prop_assert_eq!(doc.rope.to_string(), model_text);
+                }
+                if let Some(got) = doc.anchors[&1].clone() {
+                    prop_assert_eq!(Some(got.start), model_lines(&model, &original, a, b), "anchor survived where the model has no such lines");
+                }
+            }
         }
     }
 

@@ -70,18 +70,16 @@ struct EditJob {
     uri: Uri,
     range: Range,
     selection: LineSelection,
-    /// The selected lines, whole, to find them again if the document changes.
-    selected: Vec<String>,
+    /// The selected lines as the document moves them (`Documents::anchor`).
+    anchor: u64,
     /// What the model sees: the selected text, or the cursor's line for an empty selection.
     text: String,
     language: String,
     version: i32,
-    /// The `didOpen` the selection belongs to; after a close and reopen it is gone.
-    opened: u64,
 }
 
 fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, String> {
-    let s = shared.lock();
+    let mut s = shared.lock();
     let doc = s.documents.get(&args.uri).ok_or_else(|| format!("{} is not open", args.uri.as_str()))?;
     // The range belongs to the version the action was offered for; on another version it
     // may point elsewhere.
@@ -98,17 +96,9 @@ fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, 
     if text.trim().is_empty() {
         return Err("the selection is empty".into());
     }
-    Ok(EditJob {
-        task,
-        uri: args.uri.clone(),
-        range: r,
-        selection,
-        selected,
-        text,
-        language: doc.language_id.clone(),
-        version: doc.version,
-        opened: doc.opened,
-    })
+    let (language, version) = (doc.language_id.clone(), doc.version);
+    let anchor = s.documents.anchor(&args.uri, selection.clone()).expect("the document is open");
+    Ok(EditJob { task, uri: args.uri.clone(), range: r, selection, anchor, text, language, version })
 }
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
@@ -129,7 +119,9 @@ pub fn start(
     let id = shared.register_job(job.uri.clone(), token.clone(), cancel.clone());
     let (shared, client) = (Arc::clone(shared), client.clone());
     tokio::spawn(async move {
+        let (uri, anchor) = (job.uri.clone(), job.anchor);
         run(&shared, &client, job, preset, token, cancel).await;
+        shared.lock().documents.release(&uri, anchor);
         shared.finish_job(id);
     });
     Ok(())
@@ -482,15 +474,11 @@ async fn apply(
 
 fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Option<(WorkspaceEdit, i32, LineInsert)> {
     let s = shared.lock();
-    let doc = s.documents.get(&job.uri).filter(|d| d.opened == job.opened)?;
+    // Tracked, not searched: an identical line elsewhere is not the selection.
+    let selection = s.documents.anchored(&job.uri, job.anchor)?;
+    let doc = s.documents.get(&job.uri)?;
     let lines_owned = doc.all_lines();
     let lines: Vec<&str> = lines_owned.iter().map(String::as_str).collect();
-    let start = if doc.version == job.version {
-        job.selection.start
-    } else {
-        edits::relocate(&job.selected, job.selection.start, &lines)?
-    };
-    let selection = LineSelection { start, end: start + (job.selection.end - job.selection.start) };
     let insert = edits::insertion(job.task, &lines, &selection, &job.language, answer, width);
     if insert.text.trim().is_empty() {
         return None;
