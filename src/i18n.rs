@@ -121,6 +121,18 @@ pub fn answered(
     s
 }
 
+/// After settings from the editor failed to apply: what the server runs on now.
+pub fn settings_kept(lang: Language, on_defaults: bool) -> &'static str {
+    match (lang, on_defaults) {
+        (Language::En, true) => "Running on defaults.",
+        (Language::En, false) => "The settings in force before stay (the config file and earlier good settings).",
+        (Language::De, true) => "Es gelten die Voreinstellungen.",
+        (Language::De, false) => {
+            "Die bisherigen Einstellungen bleiben in Kraft (Konfigurationsdatei und frühere gültige Einstellungen)."
+        }
+    }
+}
+
 pub fn nothing_inserted_changed(lang: Language, model: &str) -> String {
     match lang {
         Language::En => format!(

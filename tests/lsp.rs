@@ -969,7 +969,11 @@ async fn initialization_options_with_an_unknown_key_are_named() {
         .await;
         let message = client.wait_show_message(key).await;
         assert!(message.starts_with("llm-router-lsp: initializationOptions: unknown field"), "{name}: {message}");
-        assert!(message.ends_with("Running on defaults."), "{name}: {message}");
+        // The config file's settings stay in force.
+        assert!(
+            message.ends_with("The settings in force before stay (the config file and earlier good settings)."),
+            "{name}: {message}"
+        );
         client.open(URI, "shellscript", SCRIPT).await;
         assert_eq!(titles(&client.code_actions(URI, (2, 2), (2, 33)).await), task_titles(CODE), "{name}");
         assert_eq!(client.show_messages(), [(1, message.clone())], "{name}");
@@ -1040,13 +1044,18 @@ async fn did_change_configuration_applies_at_once() {
     assert!(message.contains("routing disabled"), "{message}");
     assert_eq!(chat_models(&fake), [FAST]);
     assert!(client.show_messages().iter().all(|(t, _)| *t == 3));
-    // An unknown key there is named too, and the server runs on defaults.
+    // An unknown key there is named too, and the last good settings stay in force (routing
+    // stays disabled): a typo in the editor's settings loses nothing.
     client
         .notify("workspace/didChangeConfiguration", json!({"settings": {"llmRouter": {"lsp": {"colour": "red"}}}}))
         .await;
     let message = client.wait_show_message("`colour`").await;
     assert!(message.starts_with("llm-router-lsp: workspace/didChangeConfiguration: unknown field"), "{message}");
-    assert_eq!(titles(&client.code_actions(URI, (2, 2), (2, 33)).await), task_titles(CODE));
+    assert!(
+        message.ends_with("The settings in force before stay (the config file and earlier good settings)."),
+        "{message}"
+    );
+    assert_eq!(titles(&client.code_actions(URI, (2, 2), (2, 33)).await), task_titles(FAST));
 }
 
 // ---------------------------------------------------------------------------------------

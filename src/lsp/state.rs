@@ -143,7 +143,7 @@ impl Shared {
     }
 
     /// `workspace/didChangeConfiguration`: settings under `llmRouter`/`llm-router`, or the
-    /// object itself. On error the server runs on defaults and says so.
+    /// object itself. On error the settings in force stay, and the server says so.
     pub fn reconfigure(&self, settings: &Value) -> Result<(), String> {
         let section = settings.get("llmRouter").or_else(|| settings.get("llm-router")).unwrap_or(settings);
         if section.is_null() || section.as_object().is_some_and(|o| o.is_empty()) {
@@ -166,9 +166,11 @@ impl Shared {
                 Ok(())
             }
             Err(message) => {
+                // Nothing is lost to a typo: the file's settings and earlier good overrides stay.
                 tracing::error!("{message}");
-                self.set_config(Config::defaults(&self.env));
-                Err(format!("llm-router-lsp: {message}. Running on defaults."))
+                let current = self.config();
+                let on_defaults = *current == Config::defaults(&self.env);
+                Err(format!("llm-router-lsp: {message}. {}", crate::i18n::settings_kept(current.language, on_defaults)))
             }
         }
     }
