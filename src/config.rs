@@ -158,6 +158,9 @@ pub struct FileHttp {
     pub on_danger: Option<OnDanger>,
     pub max_body_bytes: Option<usize>,
     pub max_concurrent: Option<usize>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout: Option<u64>,
+    pub body_read_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -258,6 +261,12 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// Model requests in flight at once; more are answered with 429.
     pub max_concurrent: usize,
+    /// Open connections at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (against slow-loris clients).
+    pub header_read_timeout: u64,
+    /// Seconds a client has to send a request's body; then 408.
+    pub body_read_timeout: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -630,6 +639,9 @@ impl Config {
                 on_danger: OnDanger::Refuse,
                 max_body_bytes: 1024 * 1024,
                 max_concurrent: 4,
+                max_connections: 64,
+                header_read_timeout: 5,
+                body_read_timeout: 10,
             },
             safety: crate::safety::SafetyConfig::default(),
         }
@@ -713,6 +725,9 @@ impl Config {
             set(&mut c.on_danger, h.on_danger);
             set(&mut c.max_body_bytes, h.max_body_bytes);
             set(&mut c.max_concurrent, h.max_concurrent);
+            set(&mut c.max_connections, h.max_connections);
+            set(&mut c.header_read_timeout, h.header_read_timeout);
+            set(&mut c.body_read_timeout, h.body_read_timeout);
         }
         if let Some(s) = file.safety {
             self.safety.apply(s);
@@ -805,6 +820,15 @@ impl Config {
         }
         if self.http.token_env.as_deref().is_some_and(|v| v.trim().is_empty() || v.contains(['=', '\0'])) {
             return Err(invalid("http.token_env", "expected the name of an environment variable".into()));
+        }
+        for (key, value) in [
+            ("http.max_connections", self.http.max_connections as u64),
+            ("http.header_read_timeout", self.http.header_read_timeout),
+            ("http.body_read_timeout", self.http.body_read_timeout),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "expected at least 1".into()));
+            }
         }
         if self.http.max_body_bytes == 0 {
             return Err(invalid("http.max_body_bytes", "expected bytes, at least 1".into()));

@@ -95,7 +95,8 @@ impl Server {
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = config.http.clone();
+        tokio::spawn(async move { llm_router_lsp::http::serve_on(listener, app, &http, std::future::pending()).await });
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         Server { addr, client, fake: None }
     }
@@ -588,6 +589,66 @@ async fn disconnecting_while_the_model_is_silent_cancels_too() {
         }
     })
     .await
+}
+
+/// Reads from a raw connection until it closes or `within` passes: Some(bytes) if closed.
+async fn closed_within(stream: &mut tokio::net::TcpStream, within: Duration) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_and_connection_floods_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    within(async {
+        let s = Server::start(standard(), |c| {
+            c.http.header_read_timeout = 1;
+            c.http.body_read_timeout = 1;
+            c.http.max_connections = 3;
+        })
+        .await;
+        // Headers that never end: closed after the header timeout.
+        let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        slow.write_all(b"POST /infer HTTP/1.1\r\nHost: 127.0.0.1\r\n").await.unwrap();
+        let started = Instant::now();
+        assert!(closed_within(&mut slow, Duration::from_secs(5)).await.is_some(), "a slow header is cut off");
+        assert!(started.elapsed() >= Duration::from_millis(900), "not before the timeout: {:?}", started.elapsed());
+        // A body that never arrives: 408.
+        let mut slow = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        slow.write_all(
+            b"POST /infer HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{\"q",
+        )
+        .await
+        .unwrap();
+        let answer = closed_within(&mut slow, Duration::from_secs(5)).await.expect("answered and closed");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("http.body_read_timeout (1 s)"), "{answer}");
+        // Three idle connections hold every slot; the fourth is closed at once, and a slot
+        // comes back when one of them goes.
+        let mut idle = Vec::new();
+        for _ in 0..3 {
+            idle.push(tokio::net::TcpStream::connect(s.addr).await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut extra = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+        assert!(closed_within(&mut extra, Duration::from_millis(500)).await.is_some(), "over the cap: closed");
+        // The idle ones time out on their headers and free their slots.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let (status, _) = s.get("/health").await;
+        assert_eq!(status, StatusCode::OK);
+        drop(idle);
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,10 +112,62 @@ pub async fn serve(config: Config, listen: Option<String>) -> Result<(), ServeEr
         let _ = out.flush();
     }
     tracing::info!(address = %local, auth, "serving the HTTP API");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| ServeError::Runtime(format!("the HTTP server failed: {e}")))
+    serve_on(listener, app, &config.http, shutdown_signal()).await;
+    Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown`: at most `http.max_connections` connections
+/// (more are closed at once, so a flood of idle clients cannot exhaust file descriptors),
+/// each with `http.header_read_timeout` to send its headers. Own accept loop because
+/// `axum::serve` offers neither limit.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    http: &HttpConfig,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let connections = Arc::new(Semaphore::new(http.max_connections));
+    let header_timeout = Duration::from_secs(http.header_read_timeout);
+    let mut refused_logged = false;
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: wait instead of spinning.
+                    tracing::warn!("accepting a connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(permit) = Arc::clone(&connections).try_acquire_owned() else {
+            if !refused_logged {
+                tracing::warn!(%peer, max = http.max_connections, "too many open connections: closing new ones");
+                refused_logged = true;
+            }
+            drop(stream);
+            continue;
+        };
+        refused_logged = false;
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, "connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    // Let requests in flight finish, briefly; idle keep-alive connections are not waited for.
+    let all = u32::try_from(http.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(3), connections.acquire_many(all)).await;
 }
 
 async fn shutdown_signal() {
@@ -157,6 +209,7 @@ pub fn router(pipeline: Arc<Pipeline>, http: HttpConfig, token: Option<String>) 
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(Arc::clone(&state), guard))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), read_body_in_time))
         .with_state(state)
 }
 
@@ -217,6 +270,39 @@ async fn guard(State(state): State<Arc<AppState>>, request: Request, next: Next)
         return r;
     }
     response
+}
+
+/// Reads the body within `http.body_read_timeout` (408 after it), so a client that sends
+/// its body a byte a minute cannot hold a request slot. Reads at most one byte more than
+/// `http.max_body_bytes`: the handlers still answer 413 (and count it) themselves.
+async fn read_body_in_time(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    use futures_util::StreamExt;
+    let (parts, body) = request.into_parts();
+    let limit = state.http.max_body_bytes;
+    let timeout = Duration::from_secs(state.http.body_read_timeout);
+    let read = async {
+        let mut stream = body.into_data_stream();
+        let mut bytes = Vec::new();
+        while bytes.len() <= limit {
+            match stream.next().await {
+                Some(Ok(chunk)) => bytes.extend_from_slice(&chunk),
+                Some(Err(e)) => return Err(e),
+                None => break,
+            }
+        }
+        Ok(bytes)
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Ok(Err(e)) => {
+            error_response(StatusCode::BAD_REQUEST, "bad_request", format!("cannot read the request body: {e}"))
+        }
+        Err(_) => error_response(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body did not arrive within http.body_read_timeout ({} s)", timeout.as_secs()),
+        ),
+    }
 }
 
 /// Compares without an early exit, so that timing tells nothing about how much matched.
