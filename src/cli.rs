@@ -610,6 +610,9 @@ fn report_done(outcome: &crate::actions::Answer) {
         outcome.decision.model,
         outcome.processing_time.as_secs_f64()
     );
+    if let Some(cut) = outcome.cut {
+        eprintln!("llm-router-lsp: {}", crate::i18n::answer_cut(crate::vocab::Language::En, cut));
+    }
 }
 
 async fn vram_command(config: &Config, json: bool) -> Result<(), Failure> {

@@ -147,6 +147,22 @@ pub struct FileConfig {
     pub lsp: Option<FileLsp>,
     pub http: Option<FileHttp>,
     pub safety: Option<crate::safety::FileSafety>,
+    pub answers: Option<FileAnswers>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAnswers {
+    pub max_tokens: Option<FileMaxTokens>,
+    pub stop_on_repetition: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileMaxTokens {
+    pub ask: Option<u32>,
+    pub explain: Option<u32>,
+    pub generate: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -198,6 +214,7 @@ pub struct FileTier {
     pub vram_usage: Option<VramSize>,
     pub use_case: Option<String>,
     pub fallback: Option<bool>,
+    pub max_tokens: Option<u32>,
 }
 
 /// Tells "key absent" (outer None) from "key: null" (Some(None)).
@@ -242,6 +259,25 @@ pub struct Config {
     pub http: HttpConfig,
     /// The safety check of shell code (`crate::safety`).
     pub safety: crate::safety::SafetyConfig,
+    /// How long answers may get.
+    pub answers: AnswersConfig,
+}
+
+/// Bounds on answers, so a model that rambles or loops cannot fill the document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnswersConfig {
+    /// Tokens the model may generate per task (Ollama `num_predict`, OpenAI `max_tokens`);
+    /// a tier's own `max_tokens` lowers it for that tier.
+    pub max_tokens: MaxTokens,
+    /// End the answer when the model repeats the same text over and over.
+    pub stop_on_repetition: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MaxTokens {
+    pub ask: u32,
+    pub explain: u32,
+    pub generate: u32,
 }
 
 /// The HTTP API's settings (`serve-http`).
@@ -350,6 +386,9 @@ pub struct TierConfig {
     /// Heavy tier only: take over when the code model fails.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback: Option<bool>,
+    /// A cap on tokens per answer for this tier, below `answers.max_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -581,6 +620,7 @@ impl Config {
             vram_usage: Some(VramSize::parse(vram).expect("built-in size parses")),
             use_case: Some(use_case.to_string()),
             fallback: None,
+            max_tokens: None,
         };
         let mut heavy = tier("llama3.1:70b", 120, Some(300), "42GB", "Extreme complexity fallback");
         heavy.fallback = Some(true);
@@ -644,7 +684,24 @@ impl Config {
                 body_read_timeout: 10,
             },
             safety: crate::safety::SafetyConfig::default(),
+            // An explanation is a few comment lines; a script may be long.
+            answers: AnswersConfig {
+                max_tokens: MaxTokens { ask: 1024, explain: 512, generate: 4096 },
+                stop_on_repetition: true,
+            },
         }
+    }
+
+    /// The token bound for `task` on `tier`: the task's, lowered by the tier's own cap.
+    pub fn max_tokens(&self, task: crate::vocab::Task, tier: ModelTier) -> u32 {
+        use crate::vocab::Task;
+        let m = &self.answers.max_tokens;
+        let per_task = match task {
+            Task::Ask => m.ask,
+            Task::Explain => m.explain,
+            Task::Generate => m.generate,
+        };
+        self.tier(tier).max_tokens.map_or(per_task, |cap| cap.min(per_task))
     }
 
     pub fn tier(&self, tier: ModelTier) -> &TierConfig {
@@ -685,6 +742,9 @@ impl Config {
                     }
                     if t.fallback.is_some() {
                         tier.fallback = t.fallback;
+                    }
+                    if t.max_tokens.is_some() {
+                        tier.max_tokens = t.max_tokens;
                     }
                 }
             }
@@ -731,6 +791,14 @@ impl Config {
         }
         if let Some(s) = file.safety {
             self.safety.apply(s);
+        }
+        if let Some(a) = file.answers {
+            set(&mut self.answers.stop_on_repetition, a.stop_on_repetition);
+            if let Some(m) = a.max_tokens {
+                set(&mut self.answers.max_tokens.ask, m.ask);
+                set(&mut self.answers.max_tokens.explain, m.explain);
+                set(&mut self.answers.max_tokens.generate, m.generate);
+            }
         }
         self.validate(path)?;
         Ok(self)
@@ -822,6 +890,9 @@ impl Config {
             return Err(invalid("http.token_env", "expected the name of an environment variable".into()));
         }
         for (key, value) in [
+            ("answers.max_tokens.ask", u64::from(self.answers.max_tokens.ask)),
+            ("answers.max_tokens.explain", u64::from(self.answers.max_tokens.explain)),
+            ("answers.max_tokens.generate", u64::from(self.answers.max_tokens.generate)),
             ("http.max_connections", self.http.max_connections as u64),
             ("http.header_read_timeout", self.http.header_read_timeout),
             ("http.body_read_timeout", self.http.body_read_timeout),

@@ -121,6 +121,25 @@ pub fn answered(
     s
 }
 
+/// Why an answer is incomplete, for the closing message, stderr and `/infer`'s `cut`.
+pub fn answer_cut(lang: Language, cut: crate::backend::Cut) -> String {
+    use crate::backend::Cut;
+    match (lang, cut) {
+        (Language::En, Cut::MaxTokens(n)) => {
+            format!("The answer was cut at {n} tokens (answers.max_tokens); it may be incomplete.")
+        }
+        (Language::En, Cut::Repetition) => "The model kept repeating itself; the answer was ended there.".into(),
+        (Language::De, Cut::MaxTokens(n)) => {
+            format!(
+                "Die Antwort wurde nach {n} Tokens abgeschnitten (answers.max_tokens); sie ist womöglich unvollständig."
+            )
+        }
+        (Language::De, Cut::Repetition) => {
+            "Das Modell hat sich ständig wiederholt; die Antwort wurde dort beendet.".into()
+        }
+    }
+}
+
 /// After settings from the editor failed to apply: what the server runs on now.
 pub fn settings_kept(lang: Language, on_defaults: bool) -> &'static str {
     match (lang, on_defaults) {

@@ -313,6 +313,37 @@ fn ask_streams_the_answer() {
 }
 
 #[test]
+fn answers_are_bounded_and_say_so() {
+    // The token bound goes to Ollama as num_predict; a cut answer says so. (The fake
+    // streams three words per chunk and counts a chunk as a token.)
+    let reply = "one two three four five six";
+    let s = Setup::new(
+        standard_with(FakeModel::new(FAST, reply)),
+        json!({"answers": {"max_tokens": {"ask": 1}}, "models": {"fast_model": {"max_tokens": 100}}}),
+    );
+    let o = s.run(&["ask", "--tier", "fast", FAST_Q]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(!o.stdout.is_empty() && reply.starts_with(o.stdout.trim_end()) && o.stdout.trim_end() != reply, "{o:?}");
+    assert_contains(&o.stderr, &["The answer was cut at 1 tokens (answers.max_tokens); it may be incomplete."]);
+    assert_eq!(s.chats()[0]["options"]["num_predict"], 1);
+    // A tier's own cap lowers the task's bound; an answer within it is not said to be cut.
+    let s =
+        Setup::new(standard_with(FakeModel::new(FAST, "short")), json!({"models": {"fast_model": {"max_tokens": 2}}}));
+    let o = s.run(&["ask", "--tier", "fast", FAST_Q]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, "short\n"), "{o:?}");
+    assert!(!o.stderr.contains("cut at"), "{o:?}");
+    assert_eq!(s.chats()[0]["options"]["num_predict"], 2);
+    // A model stuck in a loop is stopped, and the user is told.
+    let looping = FakeModel::new(FAST, "Here goes. ").with_behaviour(Behaviour::Loop);
+    let s = Setup::new(standard_with(looping), json!({}));
+    let o = s.run(&["ask", "--tier", "fast", FAST_Q]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert!(o.stdout.starts_with("Here goes. I will say this again. "), "{o:?}");
+    assert!(o.stdout.len() < 2000, "stopped soon after the loop began: {} bytes", o.stdout.len());
+    assert_contains(&o.stderr, &["The model kept repeating itself; the answer was ended there."]);
+}
+
+#[test]
 fn ask_keeps_a_trailing_newline_and_reads_stdin() {
     let s = Setup::new(standard_with(FakeModel::new(CODE, "line one\nline two\n")), json!({}));
     let o = s.run_stdin(&["ask", "-"], "why does grep fail\n");

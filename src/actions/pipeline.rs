@@ -98,6 +98,8 @@ pub struct Answer {
     pub fallback: Option<String>,
     /// The check of the answer's shell code, when it has some (see [`check::applies`]).
     pub check: Option<CodeCheck>,
+    /// Set when the answer was ended early (token bound, repetition): faces say so.
+    pub cut: Option<crate::backend::Cut>,
 }
 
 impl Answer {
@@ -126,6 +128,9 @@ impl Answer {
         });
         if let Some(f) = &self.fallback {
             v["fallback"] = json!(f);
+        }
+        if let Some(cut) = self.cut {
+            v["cut"] = json!(crate::i18n::answer_cut(Language::En, cut));
         }
         if let Some(c) = &self.check {
             v["findings"] = json!(c.report.findings);
@@ -302,6 +307,7 @@ impl Pipeline {
                         processing_time: started.elapsed(),
                         fallback: (!fallbacks.is_empty()).then(|| fallbacks.join("; ")),
                         check: None,
+                        cut: response.cut,
                     });
                 }
                 Err(error) => {
@@ -389,6 +395,8 @@ impl Pipeline {
             messages: prompts::messages(job.task, &job.text, job.language.as_deref(), config.language),
             timeout: Duration::from_secs(tier.timeout),
             keep_alive: KeepAlive::from_idle_unload(tier.idle_unload),
+            max_tokens: Some(config.max_tokens(job.task, decision.tier)),
+            stop_on_repetition: config.answers.stop_on_repetition,
         };
         self.backend(&decision.backend).chat(&request, &mut |piece| observer.text(piece)).await
     }

@@ -71,7 +71,7 @@ impl Backend for ScriptedBackend {
         match reply {
             Some(Reply::Text(text)) => {
                 on_text(text);
-                Ok(ChatResponse { text: text.into(), confidence: None, eval_count: None })
+                Ok(ChatResponse { text: text.into(), cut: None, confidence: None, eval_count: None })
             }
             Some(Reply::Fails) => Err(BackendError::StreamError { model, message: "out of memory".into() }),
             Some(Reply::Missing) => Err(BackendError::ModelNotFound { model, address: self.address().into() }),

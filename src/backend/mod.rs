@@ -62,11 +62,65 @@ pub struct ChatRequest {
     /// Bounds the wait for the first piece of the answer and every silence after it.
     pub timeout: Duration,
     pub keep_alive: KeepAlive,
+    /// Tokens the model may generate.
+    pub max_tokens: Option<u32>,
+    /// End the answer when it starts repeating itself.
+    pub stop_on_repetition: bool,
+}
+
+/// Why an answer ended before the model finished it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The token bound was reached.
+    MaxTokens(u32),
+    /// The same text came again and again; the rest was not read.
+    Repetition,
+}
+
+/// Whether the end of `text` is one piece of at least 8 bytes repeated 8 times or more
+/// (a model stuck in a loop). Shorter periods are left alone: tables, rulers and
+/// indentation repeat legitimately.
+pub fn repeating(text: &str) -> bool {
+    const MIN_PERIOD: usize = 8;
+    const MAX_PERIOD: usize = 256;
+    const REPEATS: usize = 8;
+    let b = text.as_bytes();
+    // The shortest period that fits decides: "-----" repeats with every period, but its
+    // own is 1.
+    for period in 1..=MAX_PERIOD {
+        let span = period * REPEATS;
+        if span > b.len() {
+            break;
+        }
+        let tail = &b[b.len() - span..];
+        if tail[period..].iter().zip(tail).all(|(x, y)| x == y) {
+            return period >= MIN_PERIOD;
+        }
+    }
+    false
+}
+
+/// Calls [`repeating`] every so often, not on every piece.
+#[derive(Debug, Default)]
+pub struct RepetitionGuard {
+    checked_at: usize,
+}
+
+impl RepetitionGuard {
+    pub fn stuck(&mut self, text: &str) -> bool {
+        if text.len() < self.checked_at + 64 {
+            return false;
+        }
+        self.checked_at = text.len();
+        repeating(text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatResponse {
     pub text: String,
+    /// Set when the answer was ended early.
+    pub cut: Option<Cut>,
     /// `exp(mean token logprob)` when the server returned logprobs; never made up.
     pub confidence: Option<f64>,
     pub eval_count: Option<u64>,
@@ -229,6 +283,22 @@ pub fn confidence_from_logprobs(logprobs: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repetition_is_a_long_piece_many_times() {
+        for (text, expected) in [
+            ("I will say this again. ".repeat(8), true),
+            (format!("Here is the plan.\n{}", "step\tdo it now\n".repeat(9)), true),
+            ("I will say this again. ".repeat(7), false),
+            // Short periods repeat legitimately: rulers, tables, indentation.
+            ("-".repeat(500), false),
+            ("| 0 | 0 |\n".repeat(5), false),
+            ("abc ".repeat(100), false),
+            ("a normal answer that ends here.".into(), false),
+        ] {
+            assert_eq!(repeating(&text), expected, "{text:?}");
+        }
+    }
 
     #[test]
     fn keep_alive_per_tier() {

@@ -130,6 +130,9 @@ struct ChatChunk {
     logprobs: Option<Vec<TokenLogprob>>,
     #[serde(default)]
     eval_count: Option<u64>,
+    /// `stop`, or `length` when `num_predict` ended the answer.
+    #[serde(default)]
+    done_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -197,13 +200,16 @@ impl Backend for OllamaBackend {
         on_text: &mut (dyn for<'s> FnMut(&'s str) + Send),
     ) -> Result<ChatResponse, BackendError> {
         let model = request.model.as_str();
-        let body = json!({
+        let mut body = json!({
             "model": model,
             "messages": request.messages,
             "stream": true,
             "keep_alive": request.keep_alive.as_ollama(),
             "logprobs": true,
         });
+        if let Some(n) = request.max_tokens {
+            body["options"] = json!({"num_predict": n});
+        }
         let first_token_timeout =
             || BackendError::FirstTokenTimeout { model: model.to_string(), after: request.timeout };
         let response = tokio::time::timeout(request.timeout, self.post_with_busy_retry("/api/chat", &body, model))
@@ -213,6 +219,7 @@ impl Backend for OllamaBackend {
         let mut text = String::new();
         let mut logprobs = Vec::new();
         let mut received_any = false;
+        let mut guard = super::RepetitionGuard::default();
         loop {
             let next = super::next_within(&mut lines, request.timeout, received_any, model).await?;
             let line = match next {
@@ -252,13 +259,26 @@ impl Backend for OllamaBackend {
             {
                 on_text(&m.content);
                 text.push_str(&m.content);
+                if request.stop_on_repetition && guard.stuck(&text) {
+                    // Dropping the response closes the connection: Ollama stops generating.
+                    return Ok(ChatResponse {
+                        text,
+                        cut: Some(super::Cut::Repetition),
+                        confidence: confidence_from_logprobs(&logprobs),
+                        eval_count: None,
+                    });
+                }
             }
             if let Some(lp) = chunk.logprobs {
                 logprobs.extend(lp.into_iter().map(|t| t.logprob));
             }
             if chunk.done {
+                let cut = (chunk.done_reason.as_deref() == Some("length"))
+                    .then(|| request.max_tokens.map(super::Cut::MaxTokens))
+                    .flatten();
                 return Ok(ChatResponse {
                     text,
+                    cut,
                     confidence: confidence_from_logprobs(&logprobs),
                     eval_count: chunk.eval_count,
                 });

@@ -222,6 +222,9 @@ impl Backend for OpenAiBackend {
     ) -> Result<ChatResponse, BackendError> {
         let model = request.model.as_str();
         let mut body = json!({"model": model, "messages": request.messages, "stream": true});
+        if let Some(n) = request.max_tokens {
+            body["max_tokens"] = json!(n);
+        }
         if self.logprobs {
             body["logprobs"] = json!(true);
         }
@@ -242,6 +245,8 @@ impl Backend for OpenAiBackend {
         let mut logprobs = Vec::new();
         let mut received_any = false;
         let mut finished = false;
+        let mut cut = None;
+        let mut guard = super::RepetitionGuard::default();
         loop {
             let next = super::next_within(&mut events, request.timeout, received_any, model).await?;
             let event = match next {
@@ -298,13 +303,20 @@ impl Backend for OpenAiBackend {
                     on_text(&content);
                     text.push_str(&content);
                 }
+                if choice.finish_reason.as_deref() == Some("length") {
+                    cut = request.max_tokens.map(super::Cut::MaxTokens);
+                }
                 if let Some(lp) = choice.logprobs.and_then(|l| l.content) {
                     logprobs.extend(lp.into_iter().map(|t| t.logprob));
                 }
                 finished |= choice.finish_reason.is_some();
             }
+            if request.stop_on_repetition && guard.stuck(&text) {
+                cut = Some(super::Cut::Repetition);
+                break;
+            }
         }
-        Ok(ChatResponse { text, confidence: confidence_from_logprobs(&logprobs), eval_count: None })
+        Ok(ChatResponse { text, cut, confidence: confidence_from_logprobs(&logprobs), eval_count: None })
     }
 
     async fn version(&self) -> Result<String, BackendError> {

@@ -429,6 +429,9 @@ async fn run(
                     if let Some(note) = note {
                         summary = format!("{summary} {note}");
                     }
+                    if let Some(cut) = outcome.cut {
+                        summary = format!("{summary} {}", i18n::answer_cut(lang, cut));
+                    }
                     (MessageType::INFO, summary)
                 }
                 Err(problem) => {

@@ -63,6 +63,8 @@ pub enum Behaviour {
         error: String,
     },
     BusyOnce,
+    /// The reply, then the same sentence again and again until the client goes away.
+    Loop,
 }
 
 pub const GIB: u64 = 1 << 30;
@@ -471,6 +473,8 @@ fn keep_alive_zero(v: &Value) -> bool {
 struct Job {
     model: FakeModel,
     chunks: Vec<String>,
+    /// `options.num_predict` ended the reply: `done_reason: length`.
+    cut: bool,
     logprobs: bool,
     prompt_tokens: usize,
     start: Instant,
@@ -493,7 +497,7 @@ impl Job {
         let n = self.chunks.len() as u64;
         json!({"model": self.model.name, "created_at": now(),
                "message": {"role": "assistant", "content": content}, "done": true,
-               "done_reason": "stop", "total_duration": self.start.elapsed().as_nanos() as u64 + 1,
+               "done_reason": if self.cut { "length" } else { "stop" }, "total_duration": self.start.elapsed().as_nanos() as u64 + 1,
                "load_duration": 1_000_000, "prompt_eval_count": self.prompt_tokens,
                "prompt_eval_duration": 2_000_000, "eval_count": n, "eval_duration": 10_000_000 * n})
     }
@@ -534,8 +538,14 @@ async fn chat(app: &App, req: &Value, name: &str) -> Response {
     }
     app.set_loaded(&canonical, true);
     let chars: usize = messages.iter().map(|m| m["content"].as_str().map_or(0, str::len)).sum();
+    // Like Ollama, `num_predict` ends the reply after that many tokens (a chunk is a token).
+    let mut chunks = model.stream_chunks();
+    let limit = req["options"]["num_predict"].as_u64().map_or(usize::MAX, |n| n as usize);
+    let cut = chunks.len() > limit;
+    chunks.truncate(limit);
     let job = Job {
-        chunks: model.stream_chunks(),
+        chunks,
+        cut,
         logprobs: req["logprobs"] == json!(true) && !model.logprobs.is_empty(),
         prompt_tokens: chars / 4 + messages.len(),
         start: Instant::now(),
@@ -604,6 +614,11 @@ async fn produce(tx: &mpsc::Sender<Chunk>, job: &Job) -> Option<()> {
         Behaviour::Stall { .. } => tx.closed().await,
         Behaviour::ErrorLine { message, .. } => send(format!("{}\n", json!({ "error": message }))).await?,
         Behaviour::Malformed { .. } => send(job.malformed()).await?,
+        Behaviour::Loop => loop {
+            let line = json!({"model": job.model.name, "created_at": now(),
+                              "message": {"role": "assistant", "content": "I will say this again. "}, "done": false});
+            send(format!("{line}\n")).await?;
+        },
         Behaviour::Disconnect { .. } => {
             // Give hyper time to flush the earlier chunks: a body error
             // closes the socket without writing what is still buffered.
