@@ -72,7 +72,6 @@ impl RouterLanguageServer {
 
 impl LanguageServer for RouterLanguageServer {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
-        crate::router::tokens::warm_up_in_background();
         let encoding = self.shared.initialize(&params);
         let commands = [CMD_EXPLAIN, CMD_GENERATE, CMD_ASK, CMD_CANCEL, CMD_CONSENT, CMD_INFER];
         Ok(InitializeResult {

@@ -229,6 +229,11 @@ impl Shared {
             return actions;
         }
         let router = s.pipeline.router();
+        // The tokenizer (about 30 MB) is loaded only once a text long enough to need a count
+        // appears, in the background; until then titles of long selections name no model.
+        if text.len() > config.routing.token_threshold {
+            crate::router::tokens::warm_up_in_background();
+        }
         let count = crate::router::tokens::is_loaded() && text.len() <= 64 * 1024;
         for task in [Task::Explain, Task::Generate, Task::Ask] {
             let mut title = i18n::action_title(task, lang).to_string();

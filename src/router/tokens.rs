@@ -50,7 +50,8 @@ pub fn is_loaded() -> bool {
 /// Loads the tokenizer (about 40 ms) on a background thread, so the first real count finds
 /// it ready.
 pub fn warm_up_in_background() {
-    if !is_loaded() {
+    static STARTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !is_loaded() && !STARTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
         std::thread::spawn(|| {
             tokenizer();
         });
