@@ -188,6 +188,7 @@ pub struct FileLsp {
     pub show_model_in_titles: Option<bool>,
     pub on_danger: Option<OnDanger>,
     pub max_message_bytes: Option<usize>,
+    pub preload: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -350,6 +351,8 @@ pub struct LspConfig {
     pub on_danger: OnDanger,
     /// Messages from the editor larger than this are refused without being buffered.
     pub max_message_bytes: usize,
+    /// Load the model a selection would go to while the user picks an action.
+    pub preload: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -671,6 +674,7 @@ impl Config {
                 show_model_in_titles: true,
                 on_danger: OnDanger::Refuse,
                 max_message_bytes: 64 * 1024 * 1024,
+                preload: true,
             },
             http: HttpConfig {
                 listen: "127.0.0.1:8765".to_string(),
@@ -774,6 +778,7 @@ impl Config {
             set(&mut c.show_model_in_titles, l.show_model_in_titles);
             set(&mut c.on_danger, l.on_danger);
             set(&mut c.max_message_bytes, l.max_message_bytes);
+            set(&mut c.preload, l.preload);
         }
         if let Some(h) = file.http {
             let c = &mut self.http;

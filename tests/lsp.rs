@@ -28,7 +28,20 @@ fn scenario(code_reply: &str) -> Scenario {
 }
 
 /// Writes a config for the fake; `vram` is the command probe's "USED TOTAL" line.
+/// Tests see only the model requests their actions make: the background preload (which
+/// would race with them) is off unless a test turns it on.
+fn preload_off(extra: &str) -> String {
+    if extra.contains("preload:") {
+        extra.to_string()
+    } else if extra.contains("lsp:\n") {
+        extra.replacen("lsp:\n", "lsp:\n  preload: false\n", 1)
+    } else {
+        format!("{extra}lsp:\n  preload: false\n")
+    }
+}
+
 fn config(dir: &tempfile::TempDir, fake: &FakeOllama, vram: &str, extra: &str) -> std::path::PathBuf {
+    let extra = preload_off(extra);
     let path = dir.path().join("config.yaml");
     std::fs::write(
         &path,
@@ -304,6 +317,7 @@ fn chat_models(fake: &FakeOllama) -> Vec<String> {
 }
 
 fn write_config(dir: &tempfile::TempDir, url: &str, vram: &str, extra: &str) -> std::path::PathBuf {
+    let extra = preload_off(extra);
     let path = dir.path().join("config.yaml");
     std::fs::write(
         &path,
@@ -742,6 +756,45 @@ async fn backend_down_is_one_clear_message() {
     let error = response["result"]["error"].as_str().unwrap();
     assert!(error.contains("ollama serve"), "{response:#}");
     assert_eq!(response["result"]["fallback"], "none: the fast model is the last resort");
+}
+
+#[tokio::test]
+async fn preload_warms_the_model_while_the_user_picks() {
+    let empty_chats = |fake: &FakeOllama| -> Vec<Value> {
+        fake.chat_requests().into_iter().filter(|c| c["messages"].as_array().is_some_and(|m| m.is_empty())).collect()
+    };
+    // (name, vram reading, extra config, expected preloads)
+    for (name, vram, extra, expected) in [
+        ("on", "1000 10000", "lsp:\n  preload: true\n", vec![CODE]),
+        ("off", "1000 10000", "lsp:\n  preload: false\n", vec![]),
+        // Loading would need the VRAM question: nothing is loaded behind the user's back.
+        ("would warn", "9000 10000", "lsp:\n  preload: true\n", vec![]),
+    ] {
+        let (fake, client, _dir) = setup(LS_BLOCK, vram, extra, ClientOptions::default()).await;
+        client.open(URI, "shellscript", SCRIPT).await;
+        // A cursor moving through the file: only the last request, once it settles, preloads.
+        let started = Instant::now();
+        for line in 0..3 {
+            client.code_actions(URI, (line, 0), (line, 0)).await;
+        }
+        assert!(started.elapsed() < Duration::from_millis(250), "{name}: code actions did not wait for a preload");
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let preloads: Vec<String> =
+            empty_chats(&fake).iter().map(|c| c["model"].as_str().unwrap().to_string()).collect();
+        assert_eq!(preloads, expected, "{name}");
+        if !expected.is_empty() {
+            assert_eq!(
+                empty_chats(&fake)[0]["keep_alive"],
+                json!(600),
+                "{name}: the code tier's keep_alive (idle_unload)"
+            );
+            assert!(fake.loaded().contains(&CODE.to_string()), "{name}");
+            // Warm now: asking again preloads nothing more.
+            client.code_actions(URI, (2, 2), (2, 33)).await;
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            assert_eq!(empty_chats(&fake).len(), 1, "{name}");
+        }
+    }
 }
 
 #[tokio::test]

@@ -14,5 +14,5 @@ mod tests;
 
 pub use check::{CodeCheck, Retry};
 pub use pipeline::{
-    ActionError, Answer, Consent, ConsentError, Observer, Pipeline, Quiet, Request, VramStatus, VramWarning,
+    ActionError, Answer, Consent, ConsentError, Observer, Pipeline, Preload, Quiet, Request, VramStatus, VramWarning,
 };

@@ -160,6 +160,14 @@ impl Answer {
     }
 }
 
+/// What [`Pipeline::preload`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Preload {
+    Loaded,
+    AlreadyWarm,
+    Skipped(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
     /// The user answered "Cancel" at the VRAM warning.
@@ -462,6 +470,37 @@ impl Pipeline {
             ConsentAnswer::Cancel => {
                 Err(ActionError::Cancelled { message: i18n::cancelled_by_user(config.language).to_string() })
             }
+        }
+    }
+
+    /// Loads the decided model in the background if that is free: it is not loaded yet, the
+    /// backend is on this machine and can load on request, and loading would not bring
+    /// VRAM over the warning threshold (then the user must be asked first, at the request).
+    pub async fn preload(&self, decision: &RouteDecision) -> Preload {
+        let config = self.config();
+        let backend = self.backend(&decision.backend);
+        if !vram::is_local_url(backend.address()) {
+            return Preload::Skipped(format!("{} is not on this machine", backend.address()));
+        }
+        let cost = match self.model_cost(backend.as_ref(), decision.tier, &decision.model).await {
+            Some(ModelCost::AlreadyLoaded) => return Preload::AlreadyWarm,
+            Some(cost) => cost,
+            None => return Preload::Skipped(format!("{} is not available", decision.model)),
+        };
+        if config.models.vram_monitoring && decision.tier != ModelTier::Fast {
+            match self.probe.read().await {
+                Ok(reading) if vram::assess(&reading, cost, config.models.warning_threshold).warn => {
+                    return Preload::Skipped("loading it would bring VRAM over the warning threshold".into());
+                }
+                Ok(_) => {}
+                Err(e) => return Preload::Skipped(format!("VRAM cannot be read: {e}")),
+            }
+        }
+        let keep_alive = KeepAlive::from_idle_unload(config.tier(decision.tier).idle_unload);
+        match backend.load(&decision.model, keep_alive).await {
+            Ok(true) => Preload::Loaded,
+            Ok(false) => Preload::Skipped("the backend has no load call".into()),
+            Err(e) => Preload::Skipped(e.to_string()),
         }
     }
 

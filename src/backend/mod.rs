@@ -224,6 +224,11 @@ pub trait Backend: Send + Sync {
     async fn loaded_models(&self) -> Result<Vec<LoadedModel>, BackendError>;
     async fn available_models(&self) -> Result<Vec<AvailableModel>, BackendError>;
     async fn unload(&self, model: &str) -> Result<(), BackendError>;
+    /// Loads `model` without asking anything, so a request soon after finds it warm.
+    /// `Ok(false)`: this kind of server has no load call (OpenAI-compatible ones).
+    async fn load(&self, _model: &str, _keep_alive: KeepAlive) -> Result<bool, BackendError> {
+        Ok(false)
+    }
     async fn pull(
         &self,
         model: &str,

@@ -16,6 +16,8 @@ use super::{
 
 /// A line longer than this is not an Ollama chunk; refuse it rather than buffer without end.
 const MAX_LINE: usize = 4 * 1024 * 1024;
+/// A big model takes tens of seconds to load from disk.
+const LOAD_TIMEOUT: Duration = Duration::from_secs(300);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `/api/ps`, `/api/tags`, `/api/version`: small answers that come at once or not at all.
 const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -316,6 +318,16 @@ impl Backend for OllamaBackend {
             .map_err(|_| BackendError::FirstTokenTimeout { model: model.to_string(), after: METADATA_TIMEOUT })??;
         let _ = response.bytes().await;
         Ok(())
+    }
+
+    async fn load(&self, model: &str, keep_alive: super::KeepAlive) -> Result<bool, BackendError> {
+        // Ollama's own preload: an empty request loads the model and keeps it for keep_alive.
+        let body = json!({"model": model, "messages": [], "keep_alive": keep_alive.as_ollama(), "stream": false});
+        let response = tokio::time::timeout(LOAD_TIMEOUT, self.post("/api/chat", &body, Some(model)))
+            .await
+            .map_err(|_| BackendError::FirstTokenTimeout { model: model.to_string(), after: LOAD_TIMEOUT })??;
+        let _ = response.bytes().await;
+        Ok(true)
     }
 
     async fn pull(

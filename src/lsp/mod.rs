@@ -9,6 +9,7 @@
 mod documents;
 mod jobs;
 mod position;
+mod preload;
 mod safety;
 mod state;
 pub mod transport;
@@ -131,7 +132,9 @@ impl LanguageServer for RouterLanguageServer {
     }
 
     async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
-        Ok(Some(self.shared.code_actions(&params.text_document.uri, params.range)))
+        let actions = self.shared.code_actions(&params.text_document.uri, params.range);
+        preload::after_code_actions(&self.shared, &params.text_document.uri, params.range);
+        Ok(Some(actions))
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> RpcResult<Option<Value>> {

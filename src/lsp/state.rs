@@ -58,6 +58,7 @@ pub struct State {
     pub config_error: Option<String>,
     /// Diagnostics of the safety check.
     pub safety: super::safety::SafetyDocs,
+    pub preload: super::preload::PreloadState,
 }
 
 pub struct Shared {
@@ -87,6 +88,7 @@ impl Shared {
                 pending_consent: Vec::new(),
                 config_error: error,
                 safety: Default::default(),
+                preload: Default::default(),
             }),
             config_path,
             env,
