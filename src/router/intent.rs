@@ -243,8 +243,13 @@ impl IntentModel {
     pub fn classify(&self, text: &str, explain: usize) -> Intent {
         let mut seen: Vec<(usize, FeatureKind, Option<String>)> = Vec::with_capacity(256);
         features(text, |b, kind, t| {
-            let shown =
-                (explain > 0 && matches!(kind, FeatureKind::Word | FeatureKind::WordPair)).then(|| t.to_string());
+            // Words users can read as a reason: not one- or two-letter words or bare numbers.
+            let readable = match kind {
+                FeatureKind::Word => t.chars().count() >= 3 && !t.chars().all(|c| c.is_ascii_digit()),
+                FeatureKind::WordPair => t.chars().count() >= 5,
+                _ => false,
+            };
+            let shown = (explain > 0 && readable).then(|| t.to_string());
             seen.push((b, kind, shown));
         });
         seen.sort_by_key(|s| s.0);

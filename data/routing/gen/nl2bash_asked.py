@@ -6,6 +6,7 @@ Deterministic: a fixed seed, the raw file in its order. Rerun after changing any
 import random
 import re
 
+import check
 from tsvlib import ROUTING, held_out_hit, write_train
 
 SEED = 20240611
@@ -227,15 +228,15 @@ def main():
     raw_desc = {p[0].strip() for p in pairs}
     order = list(range(len(pairs)))
     rng.shuffle(order)
-    rows, seen = [], set(raw_desc)
+    rows, seen = [], {check.fold(d) for d in raw_desc}
     k = 0
     while len(rows) < N_DESCRIPTIONS:
         desc = pairs[order[k]][0]
         k += 1
         text = rephrase(desc, rng)
-        if text in seen or held_out_hit(text):
+        if check.fold(text) in seen or held_out_hit(text):
             continue
-        seen.add(text)
+        seen.add(check.fold(text))
         rows.append(("code", text))
     n_cmd = 0
     for idx in order[k:]:
@@ -245,9 +246,9 @@ def main():
         if not cmd or len(cmd) > 300:
             continue
         text = command_row(cmd, rng)
-        if text in seen or held_out_hit(text):
+        if check.fold(text) in seen or held_out_hit(text):
             continue
-        seen.add(text)
+        seen.add(check.fold(text))
         rows.append(("code", text))
         n_cmd += 1
     return write_train("en-nl2bash-asked", rows)

@@ -9,13 +9,14 @@ pages for tech products, software job ads, Jira/user-story writing and ML paper 
 """
 import json
 
+from check import fold
 from tsvlib import ROUTING, write_train
 
-# Task numbers (user_oriented_task_N) whose instruction is a code/programming request.
-CODE = {10, 11, 12, 13, 14, 23, 38, 39, 40, 41, 77, 78, 91, 92, 93, 95, 102, 176, 188, 193,
-        203, 208, 224, 225, 240, 241}
+# Task numbers: N of the task's id user_oriented_task_N (not its line; some numbers are unused) whose instruction is a code/programming request.
+CODE = {10, 11, 12, 13, 14, 23, 38, 39, 40, 41, 77, 78, 92, 93, 94, 96, 103, 178, 190, 195,
+        205, 210, 226, 227, 242, 243}
 # Generic instructions that become code requests once their input is attached.
-CODE_WITH_INPUT = {27, 89, 90}
+CODE_WITH_INPUT = {27, 90, 91}
 MAX_INPUT = 600  # characters: a longer input is not added as a second row
 
 
@@ -33,7 +34,7 @@ def main():
         inp = task["instances"][0]["input"].strip()
         if inp and len(inp) <= MAX_INPUT:
             with_input = instruction + "\n" + inp
-            if with_input not in seen:
+            if fold(with_input) != fold(instruction) and with_input not in seen:
                 rows.append(("code" if n in CODE or n in CODE_WITH_INPUT else label, with_input))
                 seen.add(with_input)
     return write_train("en-selfinstruct", rows)

@@ -100,12 +100,13 @@ def read_source(path):
         sys.exit(f"{path}: unclosed <<< block")
 
 
-def held_out_hit(text: str):
+def held_out_hit(text: str, patterns=True):
+    """The held-out sentence or pattern `text` matches, if any (patterns: English data only)."""
     low = text.lower().strip()
     for h in HELD_OUT:
         if low.rstrip("?.! ") == h.lower().rstrip("?.! "):
             return h
-    for p in HELD_OUT_PATTERNS:
+    for p in HELD_OUT_PATTERNS if patterns else []:
         if re.search(p, text, re.IGNORECASE):
             return p
     return None
