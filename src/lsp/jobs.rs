@@ -22,6 +22,7 @@ use super::safety;
 use super::state::{PendingConsent, Shared};
 use super::{CMD_ASK, CMD_EXPLAIN, CMD_GENERATE};
 use crate::actions::edits::{self, LineInsert, LineSelection};
+use crate::actions::summary;
 use crate::actions::{ActionError, Answer, Consent, ConsentError, Observer, Quiet, Request, VramWarning};
 use crate::backend::BackendError;
 use crate::config::{OnDanger, WarningWithoutDialog};
@@ -186,7 +187,12 @@ fn report(message: String) -> WorkDoneProgress {
 
 /// Turns events into `$/progress` reports: the model's name as soon as it is known, then
 /// how much text has arrived, at most every 100 ms.
-async fn forward_progress(client: Client, token: Option<ProgressToken>, mut events: mpsc::UnboundedReceiver<Event>) {
+async fn forward_progress(
+    client: Client,
+    token: Option<ProgressToken>,
+    lang: Language,
+    mut events: mpsc::UnboundedReceiver<Event>,
+) {
     let mut model = String::new();
     let mut chars = 0usize;
     let mut last_report: Option<Instant> = None;
@@ -195,8 +201,8 @@ async fn forward_progress(client: Client, token: Option<ProgressToken>, mut even
         match event {
             Event::Decided(d) => {
                 model = d.model.clone();
-                send_progress(&client, token, report(format!("{} ({} tier): {}", d.model, d.tier, d.reasons_text())))
-                    .await;
+                let why = summary::short_reasons(&d, lang);
+                send_progress(&client, token, report(format!("{}: {why}", d.model))).await;
             }
             Event::FellBack(text) => send_progress(&client, token, report(text)).await,
             Event::Text(n) => {
@@ -353,7 +359,7 @@ async fn run(
         send_progress(client, t, WorkDoneProgress::Begin(begin)).await;
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    let forwarder = tokio::spawn(forward_progress(client.clone(), token.clone(), rx));
+    let forwarder = tokio::spawn(forward_progress(client.clone(), token.clone(), lang, rx));
     let target = PendingConsent {
         uri: job.uri.clone(),
         selection: job.selection.clone(),
@@ -418,14 +424,16 @@ async fn run(
                     if let Some(generated) = generated {
                         safety::add_generated(shared, client, &job.uri, &insert, generated);
                     }
-                    let mut summary = i18n::answered(
-                        lang,
-                        &outcome.decision.model,
-                        outcome.processing_time.as_secs_f64(),
-                        outcome.decision.tier.as_str(),
-                        &outcome.decision.reasons_text(),
-                        outcome.fallback.as_deref(),
-                    );
+                    let secs = outcome.processing_time.as_secs_f64();
+                    // The full reasons go to the log; the message says them in a few words.
+                    let (d, fallback) = (&outcome.decision, outcome.fallback.as_deref());
+                    let full =
+                        i18n::answered_in_full(lang, &d.model, secs, d.tier.as_str(), &d.reasons_text(), fallback);
+                    client.log_message(MessageType::INFO, full).await;
+                    let mut summary = summary::closing_message(d, secs, lang);
+                    if !insert.dropped.is_empty() {
+                        summary = format!("{summary}. {}", i18n::left_out(lang, &insert.dropped));
+                    }
                     if let Some(note) = note {
                         summary = format!("{summary} {note}");
                     }

@@ -132,23 +132,31 @@ async fn ask(client: &Client, message: String, lang: crate::vocab::Language, tim
 /// After the edit: remembers the inserted lines' findings and publishes them.
 pub fn add_generated(shared: &Arc<Shared>, client: &Client, uri: &Uri, insert: &LineInsert, generated: Generated) {
     let lines: Vec<String> = insert.text.lines().map(str::to_string).collect();
+    let code: Vec<&str> = generated.code.lines().collect();
+    // Lines of the code may have been left out (edits::fit_code): the inserted line that
+    // shows a line of the code, and the last inserted line at or before it.
+    let origin = |i: usize| insert.origin.get(i).copied().unwrap_or(i);
+    let shown = |line: usize| (0..lines.len()).find(|&i| origin(i) == line);
+    let at_or_before = |line: usize| (0..lines.len()).rev().find(|&i| origin(i) <= line);
     // The code's columns shift by the inserted line's indentation and comment prefix.
-    let shift = |line: usize| -> usize {
-        let (Some(inserted), Some(code)) = (lines.get(line), generated.code.lines().nth(line)) else { return 0 };
-        if inserted.ends_with(code) { inserted.len() - code.len() } else { 0 }
+    let column = |inserted: usize, column: usize| -> usize {
+        let (Some(ins), Some(code)) = (lines.get(inserted), code.get(origin(inserted))) else { return column };
+        let shift = if ins.ends_with(code) {
+            ins.len() as isize - code.len() as isize
+        } else {
+            let lead = |s: &str| (s.len() - s.trim_start().len()) as isize;
+            lead(ins) - lead(code)
+        };
+        column.saturating_add_signed(shift)
     };
     let findings = generated
         .findings
         .into_iter()
-        .filter(|f| f.start.line < lines.len())
-        .map(|f| {
-            let end_line = f.end.line.min(lines.len() - 1);
-            let end_col = if f.end.line < lines.len() { f.end.column } else { lines[end_line].len() };
-            BlockFinding {
-                start: (f.start.line, f.start.column + shift(f.start.line)),
-                end: (end_line, end_col + shift(end_line)),
-                finding: f,
-            }
+        .filter_map(|f| {
+            let start = shown(f.start.line)?;
+            let end = at_or_before(f.end.line).unwrap_or(start).max(start);
+            let end_col = if origin(end) == f.end.line { column(end, f.end.column) } else { lines[end].len() };
+            Some(BlockFinding { start: (start, column(start, f.start.column)), end: (end, end_col), finding: f })
         })
         .collect();
     let block = Block { lines, line: insert.line, seen: false, findings };

@@ -167,7 +167,7 @@ impl Framer {
     }
 
     /// The next frame, or what went wrong with it.
-    pub fn next(&mut self) -> Frame {
+    pub fn next_frame(&mut self) -> Frame {
         // Skip whatever precedes a header: garbage, stray line breaks.
         let Some(start) = find_header(&self.buf) else {
             // Keep a tail that may be the start of a header split across reads.
@@ -308,7 +308,7 @@ where
     loop {
         // Drain every complete frame before reading more.
         loop {
-            match framer.next() {
+            match framer.next_frame() {
                 Frame::Incomplete => break,
                 Frame::Bad(why) => {
                     log.log(&why);
@@ -375,7 +375,7 @@ where
                 Ok(0) | Err(_) => server_open = false,
                 Ok(n) => {
                     framer.push(&chunk[..n]);
-                    while let Frame::Message(body) = framer.next() {
+                    while let Frame::Message(body) = framer.next_frame() {
                         if out.write_all(&frame(&body)).await.is_err() {
                             return;
                         }
@@ -398,7 +398,7 @@ where
                             break;
                         }
                         framer.push(&chunk[..n]);
-                        while let Frame::Message(body) = framer.next() {
+                        while let Frame::Message(body) = framer.next_frame() {
                             if out.write_all(&frame(&body)).await.is_err() {
                                 return;
                             }
@@ -460,7 +460,7 @@ mod tests {
         f.push(input);
         let mut out = Vec::new();
         loop {
-            match f.next() {
+            match f.next_frame() {
                 Frame::Incomplete => break,
                 Frame::Bad(_) => out.push("B".to_string()),
                 Frame::Message(m) => out.push(format!("M:{}", String::from_utf8_lossy(&m))),
@@ -502,11 +502,11 @@ mod tests {
             let mut f = Framer::new(1000);
             f.push(&input[..cut]);
             let mut got = Vec::new();
-            while let Frame::Message(m) = f.next() {
+            while let Frame::Message(m) = f.next_frame() {
                 got.push(m);
             }
             f.push(&input[cut..]);
-            while let Frame::Message(m) = f.next() {
+            while let Frame::Message(m) = f.next_frame() {
                 got.push(m);
             }
             assert_eq!(got.len(), 2, "cut at {cut}");
@@ -517,23 +517,23 @@ mod tests {
     fn an_oversized_body_is_discarded_as_it_arrives() {
         let mut f = Framer::new(10);
         f.push(b"Content-Length: 1000000000\r\n\r\nabc");
-        assert!(matches!(f.next(), Frame::Bad(_)));
+        assert!(matches!(f.next_frame(), Frame::Bad(_)));
         for _ in 0..100 {
             f.push(&[b'x'; 4096]);
-            assert_eq!(f.next(), Frame::Incomplete, "the skipped body is not reported again");
+            assert_eq!(f.next_frame(), Frame::Incomplete, "the skipped body is not reported again");
             assert!(f.buffered() < HEADER_NAME.len(), "nothing of the oversized body is kept");
         }
         f.push(&framed("{}"));
-        assert_eq!(f.next(), Frame::Message(b"{}".to_vec()));
+        assert_eq!(f.next_frame(), Frame::Message(b"{}".to_vec()));
     }
 
     #[test]
     fn a_too_long_length_is_cut_at_the_next_header_when_the_body_stalls() {
         let mut f = Framer::new(1000);
         f.push(&[b"Content-Length: 500\r\n\r\n{}".as_slice(), &framed("{\"id\":1}")].concat());
-        assert_eq!(f.next(), Frame::Incomplete);
+        assert_eq!(f.next_frame(), Frame::Incomplete);
         assert!(matches!(f.stalled(), Some(Frame::Bad(_))));
-        assert_eq!(f.next(), Frame::Message(b"{\"id\":1}".to_vec()));
+        assert_eq!(f.next_frame(), Frame::Message(b"{\"id\":1}".to_vec()));
     }
 
     fn verdict(body: &str) -> String {

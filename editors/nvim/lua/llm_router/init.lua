@@ -48,8 +48,87 @@ local function client_notify(client, method, params)
   return client.notify(method, params)
 end
 
+-- Messages --------------------------------------------------------------------------
+--
+-- In a terminal, an echo longer than the command line (v:echospace) or several echoes in
+-- one event-loop turn scroll the message area and raise "Press ENTER or type command to
+-- continue", which waits for a key. Progress and the closing message arrive in bursts, so
+-- every message here is one line cut to v:echospace, after a redraw that clears the last
+-- one. Where the user replaced vim.notify (nvim-notify, snacks, noice), that shows the
+-- full text instead: those never prompt.
+
+-- The last full messages, for :LlmRouterMessages (a cut message ends in "…").
+local recent = {}
+
+local function builtin_notify()
+  local info = debug.getinfo(vim.notify, "S")
+  return info ~= nil and info.source == "@vim/_editor.lua"
+end
+
+--- `msg` as one line that fits the command line without a hit-enter prompt.
+function M.fit(msg, room)
+  msg = tostring(msg):gsub("%s*\r?\n%s*", " ")
+  room = (room or vim.v.echospace) - 1
+  if room < 1 or vim.fn.strdisplaywidth(msg) <= room then
+    return room < 1 and "" or msg
+  end
+  local n = math.min(vim.fn.strchars(msg), room - 1)
+  while n > 0 and vim.fn.strdisplaywidth(vim.fn.strcharpart(msg, 0, n)) > room - 1 do
+    n = n - 1
+  end
+  return vim.fn.strcharpart(msg, 0, n) .. "…"
+end
+
+local function echo(msg, hl, history)
+  -- In a fast event (a luv callback) neither redraw nor echo is allowed.
+  if vim.in_fast_event() then
+    vim.schedule(function()
+      echo(msg, hl, history)
+    end)
+    return
+  end
+  vim.cmd("redraw")
+  vim.api.nvim_echo({ { M.fit(msg), hl } }, history, {})
+  -- In Visual or Insert mode the mode message ("-- VISUAL LINE --") replaces the echo at
+  -- once (0.11's code action menu returns to Visual mode): show it again on leaving.
+  local mode = vim.api.nvim_get_mode().mode:sub(1, 1)
+  if history and vim.o.showmode and vim.tbl_contains({ "v", "V", "\22", "i", "s", "S", "R" }, mode) then
+    vim.api.nvim_create_autocmd("ModeChanged", {
+      pattern = "*:n",
+      once = true,
+      callback = function()
+        vim.schedule(function()
+          vim.cmd("redraw")
+          vim.api.nvim_echo({ { M.fit(msg), hl } }, false, {})
+        end)
+      end,
+    })
+  end
+end
+
+local levels_hl = {
+  [vim.log.levels.ERROR] = "ErrorMsg",
+  [vim.log.levels.WARN] = "WarningMsg",
+}
+
 local function notify(msg, level)
-  vim.notify("llm-router: " .. msg, level or vim.log.levels.INFO)
+  level = level or vim.log.levels.INFO
+  local text = "llm-router: " .. msg
+  table.insert(recent, text)
+  if #recent > 20 then
+    table.remove(recent, 1)
+  end
+  local mode = state.opts and state.opts.messages or "auto"
+  if mode == "notify" or (mode == "auto" and not builtin_notify()) then
+    vim.notify(text, level)
+  else
+    echo(text, levels_hl[level], true)
+  end
+end
+
+--- The last messages in full (newest last).
+function M.messages()
+  return recent
 end
 
 --- The llm-router client attached to `bufnr` (default: current buffer), or nil.
@@ -78,9 +157,10 @@ local function show_progress(msg, value)
   elseif type(mode) == "function" then
     mode(msg, value)
   elseif mode == "notify" then
-    notify(msg, vim.log.levels.INFO)
+    vim.notify("llm-router: " .. msg, vim.log.levels.INFO)
   else
-    vim.api.nvim_echo({ { "llm-router: " .. msg, "ModeMsg" } }, false, {})
+    -- Not in the message history: a progress line is replaced by the next one.
+    echo("llm-router: " .. msg, "ModeMsg", false)
   end
 end
 
@@ -148,12 +228,14 @@ local function show_message_request_handler(_, result)
     return vim.NIL
   end
   local actions = result.actions or {}
-  notify(result.message or "", message_levels[result.type] or vim.log.levels.WARN)
   if #actions == 0 then
+    notify(result.message or "", message_levels[result.type] or vim.log.levels.WARN)
     return vim.NIL
   end
+  -- The question is the picker's prompt (the built-in one's first line); echoing it
+  -- first as well would stack messages into a hit-enter prompt before the list.
   local select_opts = {
-    prompt = result.message or "llm-router",
+    prompt = "llm-router: " .. (result.message or ""):gsub("%s*\r?\n%s*", " "),
     format_item = function(action)
       return (action.title:gsub("\r?\n", " "))
     end,
@@ -481,6 +563,9 @@ local function user_commands()
   vim.api.nvim_create_user_command("LlmRouterCancel", function()
     M.cancel()
   end, { desc = "llm-router: Cancel generation" })
+  vim.api.nvim_create_user_command("LlmRouterMessages", function()
+    vim.api.nvim_echo({ { table.concat(recent, "\n") } }, false, {})
+  end, { desc = "llm-router: the last messages in full" })
 end
 
 --- Options:
@@ -491,7 +576,8 @@ end
 ---                   ask = "<leader>la", cancel = "<leader>lc" } (visual and normal mode)
 ---   on_attach       function(client, bufnr)
 ---   root_markers    default { ".git" }
----   progress        "echo" (default), "notify", false, or function(msg, value)
+---   progress        "echo" (default: one line cut to fit), "notify", false, or function(msg, value)
+---   messages        "auto" (default: vim.notify if replaced, else a one-line echo), "notify", "echo"
 ---   capabilities, handlers, init_options: passed to the client
 function M.setup(opts)
   opts = vim.tbl_extend("force", {}, opts or {})

@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Helix as a user sees it: `hx --health bash` with editors/helix/languages.toml installed
+# as the README says, and Helix in a tmux terminal (keys by `tmux send-keys`, screen by
+# `tmux capture-pane`) running Generate and Explain from its code action menu against the
+# real server and the fake Ollama. Helix: $HX, else `hx` on PATH, else
+# ../shared/tools/helix-25.07.1.tar.xz extracted under target/editor-tools/; without any,
+# the test says loudly that it was SKIPPED and why, and exits 0 (CI has no Helix build).
+# Screens go to target/editor-tests/helix/. Prints "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../../.."
+root=$PWD
+SERVER=${LLM_ROUTER_LSP:-$root/target/debug/llm-router-lsp}
+FAKE=${FAKE_OLLAMA:-$root/target/debug/examples/fake_ollama}
+CODE=qwen3-coder:30b-q4
+loud() { printf '\n!!! helix-tmux: %s\n\n' "$*" >&2; }
+
+hx_bin=${HX:-}
+[ -z "$hx_bin" ] && command -v hx >/dev/null && hx_bin=$(command -v hx)
+archive=$root/../shared/tools/helix-25.07.1.tar.xz
+tools=$root/target/editor-tools
+if [ -z "$hx_bin" ] && [ ! -x "$tools/helix-25.07.1/hx" ] && [ -f "$archive" ]; then
+  mkdir -p "$tools" && tar -xJf "$archive" -C "$tools"
+fi
+[ -z "$hx_bin" ] && [ -x "$tools/helix-25.07.1/hx" ] && hx_bin=$tools/helix-25.07.1/hx
+if [ -z "$hx_bin" ]; then
+  loud "SKIPPED: no Helix (\$HX unset, no hx on PATH, no $archive). Helix is not in Debian or on crates.io; set HX to run this test."
+  exit 0
+fi
+[ -d "$(dirname "$hx_bin")/runtime" ] && export HELIX_RUNTIME=$(dirname "$hx_bin")/runtime
+command -v tmux >/dev/null || { loud "tmux is not installed: the Helix test cannot run"; exit 1; }
+[ -x "$SERVER" ] && [ -x "$FAKE" ] || { loud "build first: cargo build --bins --example fake_ollama"; exit 1; }
+
+out=$root/target/editor-tests/helix
+rm -rf "$out" && mkdir -p "$out"
+work=$(mktemp -d)
+sock=llm-router-hx-$$
+fake_pid=
+cleanup() { tmux -L "$sock" kill-server 2>/dev/null; [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+echo "$("$hx_bin" --version) ($hx_bin), captures in $out"
+
+# As the README says: the snippet in ~/.config/helix/languages.toml, the server on PATH.
+mkdir -p "$work/home/.config/helix" "$work/bin"
+cp editors/helix/languages.toml "$work/home/.config/helix/languages.toml"
+ln -s "$SERVER" "$work/bin/llm-router-lsp"
+export HOME=$work/home XDG_CONFIG_HOME=$work/home/.config PATH=$work/bin:$PATH
+
+passed=0 failed=0
+result() { if [ "$2" = 0 ]; then passed=$((passed + 1)); echo "ok     $1"; else failed=$((failed + 1)); echo "FAILED $1"; fi; }
+
+health() {
+  "$hx_bin" --health bash >"$out/health-bash.txt" 2>&1
+  sed 's/\x1b\[[0-9;]*m//g' "$out/health-bash.txt" | grep -F "✓ llm-router: $work/bin/llm-router-lsp"
+}
+health
+result "hx --health bash finds llm-router-lsp" $?
+
+python3 - >"$work/scenario.json" <<'EOF'
+import json
+def model(name, size, reply):
+    return {"name": name, "size": size, "reply": reply, "chunks": [], "chunk_delay_ms": 0, "logprobs": [], "behaviour": {"kind": "reply"}}
+print(json.dumps({"models": [model("llama3.2:11b-vision", 500000000, "fast"),
+  model("qwen3-coder:30b-q4", 1000000000, "```bash\n#!/usr/bin/env bash\nset -euo pipefail\nfind . -type f -size +100M\n```"),
+  model("llama3.1:70b", 2000000000, "heavy")], "pullable": [], "loaded": []}))
+EOF
+"$FAKE" --port 0 --scenario "$work/scenario.json" --ignore-stdin >"$work/fake.out" 2>&1 &
+fake_pid=$!
+for _ in $(seq 100); do grep -q '^listening on' "$work/fake.out" && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$work/fake.out")
+mkdir -p "$XDG_CONFIG_HOME/llm-router-lsp"
+printf 'language: en\nbackends:\n  local: {kind: ollama, url: "%s"}\nvram:\n  probe: {kind: command, command: [echo, "1000 10000"]}\n' "$url" \
+  >"$XDG_CONFIG_HOME/llm-router-lsp/config.yaml"
+
+S=hx
+keys() { tmux -L "$sock" send-keys -t "$S" "$@"; }
+wait_screen() {
+  local want=$1 name=$2 s
+  for _ in $(seq 200); do
+    s=$(tmux -L "$sock" capture-pane -p -t "$S")
+    if grep -Eq -- "$want" <<<"$s"; then printf '%s\n' "$s" >"$out/$name.txt"; return 0; fi
+    sleep 0.1
+  done
+  printf '%s\n' "$s" >"$out/$name-timeout.txt"
+  echo "timed out waiting for /$want/:" >&2
+  printf '%s\n' "$s" >&2
+  return 1
+}
+
+generate() {
+  printf '#!/usr/bin/env bash\necho start\n# list files larger than 100 MB\necho done\n' >"$work/script.sh"
+  tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 "cd '$work' && '$hx_bin' script.sh"
+  wait_screen 'script.sh' generate-01-open || return 1
+  sleep 1 # the server starting
+  keys 3gg x Space a
+  wait_screen 'Generate script' generate-02-menu || return 1
+  keys Down Enter
+  wait_screen "$CODE answered in" generate-03-answered || return 1
+  # Escape and ":" sent together read as Alt-:, so apart.
+  keys Escape
+  sleep 0.3
+  keys ":w" Enter
+  wait_screen 'written' generate-04-written || return 1
+  local want='#!/usr/bin/env bash
+echo start
+# list files larger than 100 MB
+find . -type f -size +100M
+echo done'
+  [ "$(cat "$work/script.sh")" = "$want" ] || { echo "buffer differs:" >&2; cat "$work/script.sh" >&2; return 1; }
+  keys ":q!" Enter
+}
+generate
+result "helix: Generate script from the code action menu" $?
+echo "helix-tmux: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
