@@ -41,6 +41,11 @@ pub enum Category {
     ForkBomb,
     KillAll,
     CrontabRemove,
+    DownloadRun,
+    EncodedPayload,
+    Lockout,
+    DataStore,
+    SystemPackage,
     /// `bash -n`.
     Syntax,
     /// shellcheck's findings.
@@ -48,7 +53,7 @@ pub enum Category {
 }
 
 impl Category {
-    pub const DANGER: [Category; 11] = [
+    pub const DANGER: [Category; 16] = [
         Category::DeleteRoot,
         Category::DeleteSystem,
         Category::DeleteHome,
@@ -60,6 +65,11 @@ impl Category {
         Category::ForkBomb,
         Category::KillAll,
         Category::CrontabRemove,
+        Category::DownloadRun,
+        Category::EncodedPayload,
+        Category::Lockout,
+        Category::DataStore,
+        Category::SystemPackage,
     ];
 
     pub fn code(self) -> &'static str {
@@ -75,6 +85,11 @@ impl Category {
             Category::ForkBomb => "fork-bomb",
             Category::KillAll => "kill-all",
             Category::CrontabRemove => "crontab-remove",
+            Category::DownloadRun => "download-run",
+            Category::EncodedPayload => "encoded-payload",
+            Category::Lockout => "lockout",
+            Category::DataStore => "data-store",
+            Category::SystemPackage => "remove-system-package",
             Category::Syntax => "syntax",
             Category::Shellcheck => "shellcheck",
         }
