@@ -657,7 +657,10 @@ impl Wrapper {
             i += if self.arg_options.contains(&t.as_str()) { 2 } else { 1 };
         }
         if self.assignments {
-            while words.get(i).and_then(Word::literal).is_some_and(|t| is_assignment(&t)) {
+            // `PATH="$PATH"`: the name and `=` are literal even when the value is not.
+            while words.get(i).is_some_and(
+                |w| matches!(w.pieces.first(), Some(Piece::Lit { text, quoted: false }) if is_assignment(text)),
+            ) {
                 i += 1;
             }
         }
@@ -1281,7 +1284,7 @@ impl<'s, 'm> Walker<'s, 'm> {
         let operands: Vec<&Word> = cmd.args.iter().filter(|a| !a.is_option()).collect();
         match (cmd.name.as_str(), operands.as_slice()) {
             ("cd", []) => Some(vec![Piece::Home]),
-            ("cd", [dir]) if dir.literal().as_deref() != Some("-") => {
+            ("cd" | "pushd", [dir]) if dir.literal().as_deref() != Some("-") => {
                 let resolved = cmd.resolve(dir);
                 match resolved.pieces.first() {
                     Some(Piece::Lit { text, .. }) if text.starts_with('/') => Some(resolved.pieces),

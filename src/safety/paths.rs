@@ -191,7 +191,7 @@ fn is_ordinary(segs: &[String]) -> bool {
 }
 
 /// A path under the system path table, a data directory or a home subtree.
-fn deep_target(segs: &[String]) -> Option<Target> {
+pub fn deep_target(segs: &[String]) -> Option<Target> {
     if is_ordinary(segs) {
         return None;
     }
@@ -201,6 +201,10 @@ fn deep_target(segs: &[String]) -> Option<Target> {
     for (p, reach) in SYSTEM_PATHS {
         match (below(segs, p, false), reach) {
             (Some(_), Reach::Tree) | (Some(0 | 1), Reach::Contents) => {
+                return Some(Target::SystemTree((*p).to_string()));
+            }
+            // `/etc/systemd/system/*`: everything one level further down, all at once.
+            (Some(2), Reach::Contents) if segs.last().is_some_and(|s| is_glob(s)) => {
                 return Some(Target::SystemTree((*p).to_string()));
             }
             _ => {}

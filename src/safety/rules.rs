@@ -335,8 +335,10 @@ fn deletion(m: &Model, out: &mut Vec<Hit>) {
                     let w = cmd.resolve(w);
                     if let Some(hit) = find_hit(&w, paths::deletion_target) {
                         // Without -r or -f only files go, and as root without asking.
-                        let deep =
-                            matches!(hit.what, Target::SystemTree(_) | Target::Data(..) | Target::HomeSubtree(_));
+                        let deep = matches!(
+                            hit.what,
+                            Target::SystemTree(_) | Target::Data(..) | Target::HomeSubtree(_) | Target::FoundUnder(_)
+                        );
                         if recursive || force || deep {
                             out.push(deletion_hit(cmd, &w, hit, "delete"));
                         }
@@ -378,7 +380,11 @@ fn deletion(m: &Model, out: &mut Vec<Hit>) {
                 };
                 for w in sources {
                     let w = cmd.resolve(w);
-                    let Some(hit) = find_hit(&w, paths::deletion_target) else { continue };
+                    let hit = match find_hit(&w, paths::deletion_target) {
+                        Some(PathHit { what: Target::SystemContents(_), .. }) => find_hit(&w, paths::deep_target),
+                        other => other,
+                    };
+                    let Some(hit) = hit else { continue };
                     // `mv /etc/hosts /etc/hosts.bak` is ordinary; moving what the system runs on is not.
                     if matches!(
                         hit.what,
