@@ -171,6 +171,8 @@ pub struct Cmd {
     pub stdin_text: Option<String>,
     /// `> FILE`.
     pub stdout_to: Option<Word>,
+    /// The commands this one runs as a script (`ssh host 'psql app'`), by index.
+    pub inner: Range<usize>,
     /// `< FILE`.
     pub stdin_from: Option<Word>,
 }
@@ -191,7 +193,11 @@ impl Cmd {
     pub fn resolve(&self, w: &Word) -> Word {
         let relative = match w.pieces.first() {
             Some(Piece::Lit { text, .. }) => !text.starts_with('/'),
-            Some(Piece::Home | Piece::Opaque | Piece::MaybeEmpty { .. } | Piece::OneOf(_)) | None => false,
+            // `for d in etc usr; do rm -rf "$d"`: every value relative.
+            Some(Piece::OneOf(alts)) => {
+                alts.iter().all(|a| matches!(a.first(), Some(Piece::Lit { text, .. }) if !text.starts_with('/')))
+            }
+            Some(Piece::Home | Piece::Opaque | Piece::MaybeEmpty { .. }) | None => false,
         };
         match &self.cwd {
             Some(cwd) if relative => {
@@ -1162,9 +1168,36 @@ impl<'s, 'm> Walker<'s, 'm> {
         {
             self.model.decoded.push(DownloadExec { span: span.clone(), downloader: d, interpreter: name.clone() });
         }
+        // `$(echo cm0gLXJmIC8K | base64 -d)` as the command: the shell runs the decoded words.
+        if let Some(d) = program.decodes.clone() {
+            self.model.decoded.push(DownloadExec {
+                span: span.clone(),
+                downloader: d,
+                interpreter: "the shell".into(),
+            });
+        }
+        if let Some(d) = program.downloads.clone() {
+            self.model.downloads.push(DownloadExec {
+                span: span.clone(),
+                downloader: d,
+                interpreter: "the shell".into(),
+            });
+        }
+        if matches!(name.as_str(), "source" | ".")
+            && args
+                .first()
+                .and_then(Word::literal)
+                .is_some_and(|t| matches!(t.as_str(), "/dev/stdin" | "/proc/self/fd/0"))
+        {
+            stdin_program = true;
+        }
+        if is_interpreter {
+            self.program_calls(&args, &span);
+        }
         if stdin_program && let Some((text, map)) = &stdin.script {
             self.nested(text, map.clone(), Vars::default());
         }
+        let inner_start = self.model.cmds.len();
         match name.as_str() {
             "eval" => self.script_words(&args, true),
             "trap" => {
@@ -1275,8 +1308,65 @@ impl<'s, 'm> Walker<'s, 'm> {
             stdin_text,
             stdout_to: None,
             stdin_from: None,
+            inner: inner_start..self.model.cmds.len(),
         });
         Some(self.model.cmds.len() - 1)
+    }
+
+    /// An interpreter's inline program that runs shell commands or deletes trees:
+    /// `os.system("rm -rf /")`, `system("…")`, `shutil.rmtree('/etc')`, `FileUtils.rm_rf(…)`.
+    /// The command strings are checked as shell; a tree deletion as `rm -rf PATH`.
+    fn program_calls(&mut self, args: &[Word], span: &Range<usize>) {
+        let Some(text) = args.windows(2).find_map(|w| {
+            let opt = w[0].literal()?;
+            (opt.starts_with('-') && !opt.starts_with("--") && matches!(opt.chars().last(), Some('c' | 'e' | 'E')))
+                .then(|| w[1].literal())
+                .flatten()
+        }) else {
+            return;
+        };
+        if text.contains("b64decode") || text.contains("decode_base64") || text.contains("unpack(\"m") {
+            if ["system", "popen", "subprocess", "exec", "eval", "`"].iter().any(|c| text.contains(c)) {
+                self.model.decoded.push(DownloadExec {
+                    span: span.clone(),
+                    downloader: "base64".into(),
+                    interpreter: "the program".into(),
+                });
+            }
+        }
+        const SHELL_CALLS: &[&str] = &[
+            "system(",
+            "system ",
+            "popen(",
+            "subprocess.run(",
+            "subprocess.call(",
+            "check_call(",
+            "check_output(",
+            "exec(\"",
+            "execSync(",
+        ];
+        const TREE_DELETES: &[&str] = &["rmtree(", "rm_rf(", "remove_tree(", "rmSync(", "rimraf("];
+        let mut scripts = Vec::new();
+        for (calls, delete) in [(SHELL_CALLS, false), (TREE_DELETES, true)] {
+            for call in calls {
+                for (i, _) in text.match_indices(call) {
+                    let rest = text[i + call.len()..].trim_start();
+                    let arg = match rest.chars().next() {
+                        Some(q @ ('"' | '\'')) => rest[1..].split(q).next().map(str::to_string),
+                        _ if delete && rest.starts_with("Dir.home") => Some("~".to_string()),
+                        _ if delete && rest.starts_with("os.path.expanduser(") => Some("~".to_string()),
+                        _ => None,
+                    };
+                    if let Some(arg) = arg {
+                        scripts.push(if delete { format!("rm -rf '{}'", arg.replace('\'', "")) } else { arg });
+                    }
+                }
+            }
+        }
+        for script in scripts.into_iter().take(8) {
+            let script = script.replacen("'~'", "~", 1);
+            self.nested(&script, Mapping::Whole(span.clone()), Vars::default());
+        }
     }
 
     /// The directory after `cd ARG`: absolute, home, or relative to a known one.
@@ -1301,7 +1391,9 @@ impl<'s, 'm> Walker<'s, 'm> {
         let vars = if same_shell { self.vars.clone() } else { Vars::default() };
         if let Some(text) = word.literal() {
             self.nested(&text, self.sub_mapping(word), vars);
-        } else if let Some(r) = word.local.clone()
+        } else if word.downloads.is_none()
+            && word.decodes.is_none()
+            && let Some(r) = word.local.clone()
             && let Some(inner) = self.src.get(r.clone()).and_then(|t| t.strip_prefix('"')?.strip_suffix('"'))
         {
             // `sh -c "rm -rf $DIR/"`, `ssh host "sudo rm -rf $P"`: the expansions are unknown
@@ -1487,6 +1579,14 @@ impl<'s, 'm> Walker<'s, 'm> {
                 "heredoc_redirect" => {
                     if let Some(b) = children(child).into_iter().find(|c| c.kind() == "heredoc_body") {
                         self.model.cmds[idx].stdin_text = Some(self.text(b).to_string());
+                        // `ssh db 'psql app' <<SQL`: the remote command reads the heredoc.
+                        let inner = self.model.cmds[idx].inner.clone();
+                        if name == "ssh"
+                            && let Some(first) = inner.clone().next()
+                            && self.model.cmds[first].stdin_text.is_none()
+                        {
+                            self.model.cmds[first].stdin_text = Some(self.text(b).to_string());
+                        }
                         if stdin_program {
                             self.nested(self.text(b), self.body_mapping(b), Vars::default());
                         }

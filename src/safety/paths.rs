@@ -74,6 +74,19 @@ pub const ORDINARY_PATHS: &[(&str, bool)] = &[
     ("/var/lib/apt/lists", true),
     ("/var/www", false),
     ("/tmp", true),
+    ("/usr/share/doc", true),
+    ("/usr/share/man", true),
+    ("/usr/share/info", true),
+    ("/usr/share/locale", true),
+    ("/root/.cache", true),
+    ("/root/.npm", true),
+    // Files that images and setup scripts replace as a matter of course.
+    ("/etc/localtime", true),
+    ("/etc/resolv.conf", true),
+    ("/etc/machine-id", true),
+    ("/etc/nologin", true),
+    ("/etc/motd", true),
+    ("/etc/timezone", true),
 ];
 
 /// Where data stores keep their data: deleting it is a database or volume wipe.
@@ -216,11 +229,20 @@ pub fn deep_target(segs: &[String]) -> Option<Target> {
         && (user == HOME_USER || !is_opaque(user))
         && !is_glob(sub)
         && HOME_SUBTREES.iter().any(|h| seg_matches(sub, h))
-        && (rest.is_empty() || matches!(rest, [g] if is_glob(g)))
+        && (rest.is_empty() || matches!(rest, [g] if is_glob(g) || is_private_key(sub, g)))
     {
         return Some(Target::HomeSubtree(display(&segs[..3])));
     }
     None
+}
+
+/// `~/.ssh/id_ed25519` (not the `.pub`), anything in `~/.gnupg`.
+fn is_private_key(dir: &str, file: &str) -> bool {
+    match unescape(dir).as_str() {
+        ".ssh" => file.starts_with("id_") && !file.ends_with(".pub"),
+        ".gnupg" => true,
+        _ => false,
+    }
 }
 
 /// What `find` with filters would delete below its start path.

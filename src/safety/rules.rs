@@ -380,6 +380,14 @@ fn deletion(m: &Model, out: &mut Vec<Hit>) {
                 };
                 for w in sources {
                     let w = cmd.resolve(w);
+                    if let Some(h) = find_hit(&w, paths::system_file_target) {
+                        out.push(Hit {
+                            category: Category::OverwriteSystemFile,
+                            span: cmd.span.clone(),
+                            message: format!("`{}` moves {} away: nobody can log in or use sudo", written(cmd), h.path),
+                        });
+                        continue;
+                    }
                     let hit = match find_hit(&w, paths::deletion_target) {
                         Some(PathHit { what: Target::SystemContents(_), .. }) => find_hit(&w, paths::deep_target),
                         other => other,
@@ -909,12 +917,44 @@ fn data_store(m: &Model, out: &mut Vec<Hit>) {
                     "drop keyspace",
                 ]
                 .into_iter()
-                .find(|w| text.contains(w));
+                .find(|w| text.contains(w))
+                .or_else(|| {
+                    // `DELETE FROM users;`: every row, when no WHERE narrows it.
+                    text.split(';')
+                        .any(|st| st.contains("delete from") && !st.contains(" where "))
+                        .then_some("delete from")
+                });
                 wipe.map(|w| {
                     format!("`{}` runs {} : the data is gone", cmd.name, w.to_ascii_uppercase().trim_end_matches('('))
                 })
             }
             "dropdb" => Some(format!("`{}` deletes the database", written(cmd))),
+            "kubectl" | "oc" if lits.first().map(String::as_str) == Some("delete") => {
+                let wide = has("--all") || has("-A") || has("--all-namespaces");
+                let kind = lits.get(1).map(String::as_str).unwrap_or("");
+                let ns = matches!(kind, "namespace" | "namespaces" | "ns");
+                let volumes = matches!(
+                    kind,
+                    "pvc" | "pv" | "persistentvolumeclaim" | "persistentvolumeclaims" | "persistentvolume"
+                );
+                (ns || (wide && (volumes || kind == "all")))
+                    .then(|| format!("`{}` deletes everything in it, volumes included", written(cmd)))
+            }
+            "terraform" | "tofu" | "pulumi" if has("destroy") || (has("apply") && has("-destroy")) => {
+                Some(format!("`{}` destroys the infrastructure the state manages", written(cmd)))
+            }
+            "aws"
+                if lits.first().map(String::as_str) == Some("s3")
+                    && ((has("rm") && has("--recursive")) || (has("rb") && has("--force"))) =>
+            {
+                Some(format!("`{}` deletes every object in the bucket", written(cmd)))
+            }
+            "gsutil" | "gcloud" if has("rm") && (has("-r") || has("-R") || has("--recursive")) => {
+                Some(format!("`{}` deletes every object below that path", written(cmd)))
+            }
+            "az" if has("group") && has("delete") => {
+                Some(format!("`{}` deletes the resource group and everything in it", written(cmd)))
+            }
             "mysqladmin" if has("drop") => Some(format!("`{}` deletes the database", written(cmd))),
             _ => None,
         };
@@ -1078,11 +1118,19 @@ fn lockout(m: &Model, out: &mut Vec<Hit>) {
         let has = |t: &str| l.iter().any(|x| x == t);
         match cmd.name.as_str() {
             "iptables" | "ip6tables" if !ssh_allowed => {
-                let drop = l.windows(3).any(|w| {
-                    matches!(w[0].as_str(), "-P" | "--policy")
-                        && w[1] == "INPUT"
-                        && matches!(w[2].as_str(), "DROP" | "REJECT")
-                });
+                // `iptables -I INPUT -j DROP`: a rule that drops everything, matching on nothing.
+                let narrowed = ["-s", "--source", "-p", "--protocol", "-m", "--match", "-i", "--in-interface", "-d"];
+                let drop_all = l
+                    .windows(2)
+                    .any(|w| matches!(w[0].as_str(), "-A" | "-I" | "--append" | "--insert") && w[1] == "INPUT")
+                    && l.windows(2).any(|w| w[0] == "-j" && matches!(w[1].as_str(), "DROP" | "REJECT"))
+                    && !l.iter().any(|t| narrowed.contains(&t.as_str()));
+                let drop = drop_all
+                    || l.windows(3).any(|w| {
+                        matches!(w[0].as_str(), "-P" | "--policy")
+                            && w[1] == "INPUT"
+                            && matches!(w[2].as_str(), "DROP" | "REJECT")
+                    });
                 if drop {
                     push(
                         cmd,
@@ -1102,6 +1150,21 @@ fn lockout(m: &Model, out: &mut Vec<Hit>) {
                 "`ufw enable` with `ufw default deny incoming` and no `ufw allow ssh`: the SSH session is cut off"
                     .into(),
             ),
+            "ufw" if l.iter().any(|t| matches!(t.as_str(), "deny" | "reject")) && !has("default") && ssh_port(l) => {
+                push(cmd, format!("`{}` closes SSH: the session is cut off", written(cmd)))
+            }
+            "ip" if has("link") && has("down") && !has("lo") => {
+                push(cmd, format!("`{}` takes the network interface down: a remote session ends", written(cmd)))
+            }
+            "ifdown" | "ifconfig" if (cmd.name == "ifdown" || has("down")) && !has("lo") => {
+                push(cmd, format!("`{}` takes the network interface down: a remote session ends", written(cmd)))
+            }
+            "nmcli" if l.windows(2).any(|w| w[0] == "networking" && w[1] == "off") => {
+                push(cmd, format!("`{}` turns networking off: a remote session ends", written(cmd)))
+            }
+            "chsh" if has("root") && l.iter().any(|t| t.ends_with("nologin") || t.ends_with("/false")) => {
+                push(cmd, format!("`{}` stops root from logging in", written(cmd)))
+            }
             "firewall-cmd" if l.iter().any(|t| t == "--remove-service=ssh" || t.starts_with("--remove-port=22/")) => {
                 push(cmd, format!("`{}` closes SSH in the firewall", written(cmd)))
             }
@@ -1113,8 +1176,14 @@ fn lockout(m: &Model, out: &mut Vec<Hit>) {
                         "ssh" | "sshd" | "ssh.service" | "sshd.service" | "ssh.socket" | "openssh-server"
                     )
                 });
+                let network = l.iter().any(|t| {
+                    let unit = t.trim_end_matches(".service");
+                    matches!(unit, "network" | "networking" | "NetworkManager" | "systemd-networkd")
+                });
                 if stops && ssh {
                     push(cmd, format!("`{}` stops the SSH server: remote logins end", written(cmd)))
+                } else if stops && network {
+                    push(cmd, format!("`{}` stops the network: a remote session ends", written(cmd)))
                 }
             }
             "passwd" => {
@@ -1204,6 +1273,7 @@ pub const ESSENTIAL_PACKAGES: &[&str] = &[
     "udev",
     "kernel",
     "kernel-core",
+    "python",
     "linux-generic",
     "linux-image-generic",
     "linux",
@@ -1219,6 +1289,9 @@ pub const ESSENTIAL_PACKAGES: &[&str] = &[
 fn essential(pkg: &str) -> bool {
     let pkg = pkg.trim_matches(['"', '\'']);
     let pkg = pkg.split(['=', ':']).next().unwrap_or(pkg);
+    // apt's regular expressions: `^python3.*`.
+    let regex = pkg.trim_start_matches('^').trim_end_matches('$').replace(".*", "*");
+    let pkg = regex.as_str();
     // The running kernel, or every kernel at once.
     if let Some(rest) = pkg.strip_prefix("linux-image-") {
         return rest.contains('*') || rest.contains('…') || rest.contains("uname") || rest == "generic";
@@ -1299,7 +1372,14 @@ fn kill_everything(m: &Model, out: &mut Vec<Hit>) {
                 let o = Opts::parse(&cmd.args, &["-u", "-U", "-g", "-G", "-P", "-s", "-t", "--signal", "-n"]);
                 let pattern = o.operands.first().and_then(|w| w.literal());
                 let regex = cmd.name == "pkill" || o.short('r') || o.long("--regexp");
+                let root = l.windows(2).any(|w| {
+                    matches!(w[0].as_str(), "-u" | "-U" | "--euid" | "--uid" | "--user")
+                        && matches!(w[1].as_str(), "root" | "0")
+                });
                 match pattern.as_deref() {
+                    None if root => {
+                        format!("`{}` signals every process root runs: the system's services stop", written(cmd))
+                    }
                     Some("." | ".*" | "^" | "" | "^.*" | ".+") if regex => {
                         format!(
                             "`{}` matches every process: it ends the session and the system's services",
@@ -1312,6 +1392,18 @@ fn kill_everything(m: &Model, out: &mut Vec<Hit>) {
             _ => continue,
         };
         out.push(Hit { category: Category::KillAll, span: cmd.span.clone(), message });
+    }
+    // `echo c > /proc/sysrq-trigger` crashes or reboots the machine at once.
+    let sysrq = "writing /proc/sysrq-trigger crashes, reboots or powers off the machine at once";
+    for r in m.redirects.iter().filter(|r| r.writes()) {
+        if r.target.literal().as_deref() == Some("/proc/sysrq-trigger") {
+            out.push(Hit { category: Category::KillAll, span: r.span.clone(), message: sysrq.into() });
+        }
+    }
+    for cmd in m.cmds.iter().filter(|c| c.name == "tee") {
+        if cmd.args.iter().any(|a| a.literal().as_deref() == Some("/proc/sysrq-trigger")) {
+            out.push(Hit { category: Category::KillAll, span: cmd.span.clone(), message: sysrq.into() });
+        }
     }
     // `ps -e -o pid= | xargs kill -9`
     for pipe in &m.pipes {
@@ -1386,9 +1478,8 @@ fn empty_crontab(m: &Model, out: &mut Vec<Hit>) {
         let stages: Vec<Option<&Cmd>> = pipe.iter().map(|i| i.and_then(|i| m.cmds.get(i))).collect();
         for pair in stages.windows(2) {
             let (Some(from), Some(cron)) = (pair[0], pair[1]) else { continue };
-            if cron.name != "crontab"
-                || cron.args.iter().any(|a| a.literal().is_some_and(|t| t != "-" && !t.starts_with('-')))
-            {
+            let o = Opts::parse(&cron.args, &["-u"]);
+            if cron.name != "crontab" || o.operands.iter().any(|a| a.literal().as_deref() != Some("-")) {
                 continue;
             }
             let empty = matches!(from.name.as_str(), ":" | "true")
