@@ -1325,14 +1325,13 @@ impl<'s, 'm> Walker<'s, 'm> {
         }) else {
             return;
         };
-        if text.contains("b64decode") || text.contains("decode_base64") || text.contains("unpack(\"m") {
-            if ["system", "popen", "subprocess", "exec", "eval", "`"].iter().any(|c| text.contains(c)) {
-                self.model.decoded.push(DownloadExec {
-                    span: span.clone(),
-                    downloader: "base64".into(),
-                    interpreter: "the program".into(),
-                });
-            }
+        let decodes = text.contains("b64decode") || text.contains("decode_base64") || text.contains("unpack(\"m");
+        if decodes && ["system", "popen", "subprocess", "exec", "eval", "`"].iter().any(|c| text.contains(c)) {
+            self.model.decoded.push(DownloadExec {
+                span: span.clone(),
+                downloader: "base64".into(),
+                interpreter: "the program".into(),
+            });
         }
         const SHELL_CALLS: &[&str] = &[
             "system(",

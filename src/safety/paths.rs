@@ -191,7 +191,7 @@ fn below(segs: &[String], entry: &str, exact: bool) -> Option<usize> {
         return None;
     }
     let matches = |p: &str, s: &String| match (p, exact) {
-        ("*", _) => !is_opaque(s) && !(exact && is_glob(s)),
+        ("*", _) => !(is_opaque(s) || exact && is_glob(s)),
         (p, true) => !is_glob(s) && unescape(s) == p,
         (p, false) => seg_matches(s, p),
     };
