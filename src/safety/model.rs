@@ -1254,6 +1254,34 @@ impl<'s, 'm> Walker<'s, 'm> {
                     stdin_program = true;
                 }
             }
+            // `pssh -h hosts -i 'CMD'`, `pdsh -w hosts CMD`: the last word runs on every host.
+            "pssh" | "parallel-ssh" | "pdsh" | "clush" => {
+                if let Some(last) = args.last().filter(|a| !a.is_option()) {
+                    self.script_word(last, false);
+                }
+            }
+            // `docker exec -it redis redis-cli FLUSHALL`, `kubectl exec pod -- CMD`.
+            "docker" | "podman" | "kubectl" | "oc"
+                if args.first().and_then(Word::literal).as_deref() == Some("exec") =>
+            {
+                let start = if let Some(dd) = args.iter().position(|a| a.literal().as_deref() == Some("--")) {
+                    Some(dd + 1)
+                } else if name == "docker" || name == "podman" {
+                    const ARG: &[&str] = &["-e", "--env", "-u", "--user", "-w", "--workdir", "--env-file"];
+                    let mut k = 1;
+                    while let Some(t) = args.get(k).and_then(Word::literal).filter(|t| t.starts_with('-')) {
+                        k += if ARG.contains(&t.as_str()) { 2 } else { 1 };
+                    }
+                    Some(k + 1)
+                } else {
+                    None
+                };
+                if let Some(start) = start.filter(|s| *s < args.len()) {
+                    let mut inner_via = via.clone();
+                    inner_via.push(name.clone());
+                    self.interpret(args[start..].to_vec(), span.clone(), &Stdin::default(), inner_via);
+                }
+            }
             "watch" => {
                 const ARG: &[&str] = &["-n", "--interval", "-q", "--equexit"];
                 let mut k = 0;
@@ -1325,6 +1353,10 @@ impl<'s, 'm> Walker<'s, 'm> {
         }) else {
             return;
         };
+        self.program_text_calls(&text, span);
+    }
+
+    fn program_text_calls(&mut self, text: &str, span: &Range<usize>) {
         let decodes = text.contains("b64decode") || text.contains("decode_base64") || text.contains("unpack(\"m");
         if decodes && ["system", "popen", "subprocess", "exec", "eval", "`"].iter().any(|c| text.contains(c)) {
             self.model.decoded.push(DownloadExec {
@@ -1586,8 +1618,11 @@ impl<'s, 'm> Walker<'s, 'm> {
                         {
                             self.model.cmds[first].stdin_text = Some(self.text(b).to_string());
                         }
-                        if stdin_program {
+                        if stdin_program && (SHELLS.contains(&name.as_str()) || name == "ssh") {
                             self.nested(self.text(b), self.body_mapping(b), Vars::default());
+                        } else if stdin_program {
+                            let span = self.span(node);
+                            self.program_text_calls(self.text(b), &span);
                         }
                     }
                 }

@@ -23,6 +23,9 @@ pub enum Reach {
     /// The path and its direct contents (`/etc/systemd`, `/etc/systemd/system`), not deeper
     /// (one unit file under `/etc/systemd/system/` is ordinary administration).
     Contents,
+    /// The path, and a glob over all of its contents at once (`/var/log/*`), not single
+    /// entries (`/var/log/myapp`, `/var/log/*.gz`).
+    Everything,
 }
 
 /// Paths below the top level that the operating system and its package manager own:
@@ -58,6 +61,7 @@ pub const SYSTEM_PATHS: &[(&str, Reach)] = &[
     ("/var/lib/rpm", Reach::Tree),
     ("/var/lib/pacman", Reach::Tree),
     ("/var/spool/cron", Reach::Tree),
+    ("/var/log", Reach::Everything),
 ];
 
 /// Ordinary administration places inside system directories, checked before
@@ -216,6 +220,10 @@ pub fn deep_target(segs: &[String]) -> Option<Target> {
             (Some(_), Reach::Tree) | (Some(0 | 1), Reach::Contents) => {
                 return Some(Target::SystemTree((*p).to_string()));
             }
+            (Some(0), Reach::Everything) => return Some(Target::SystemTree((*p).to_string())),
+            (Some(1), Reach::Everything) if segs.last().is_some_and(|s| matches_everything(s)) => {
+                return Some(Target::SystemTree((*p).to_string()));
+            }
             // `/etc/systemd/system/*`: everything one level further down, all at once.
             (Some(2), Reach::Contents) if segs.last().is_some_and(|s| is_glob(s)) => {
                 return Some(Target::SystemTree((*p).to_string()));
@@ -234,6 +242,11 @@ pub fn deep_target(segs: &[String]) -> Option<Target> {
         return Some(Target::HomeSubtree(display(&segs[..3])));
     }
     None
+}
+
+/// A glob that takes any name (`*`, `.*` with `*`), not a family (`*.gz`).
+fn matches_everything(seg: &str) -> bool {
+    is_glob(seg) && ["apt", "journal", "syslog"].iter().all(|n| seg_matches(seg, n))
 }
 
 /// `~/.ssh/id_ed25519` (not the `.pub`), anything in `~/.gnupg`.
@@ -255,6 +268,8 @@ fn found_target(start: &[String]) -> Option<Target> {
         [] => Some(Target::FoundUnder("/".into())),
         [s] if is_system(s) => Some(Target::FoundUnder(display(start))),
         _ => match deep_target(start)? {
+            // Filters over the logs (`-name '*.gz' -mtime +30`) are log rotation.
+            Target::SystemTree(p) if SYSTEM_PATHS.iter().any(|(q, r)| *q == p && *r == Reach::Everything) => None,
             Target::SystemTree(_) | Target::Data(..) => Some(Target::FoundUnder(display(start))),
             _ => None,
         },

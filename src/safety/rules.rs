@@ -494,6 +494,20 @@ fn disk_write(m: &Model, out: &mut Vec<Hit>) {
                 o.operands.iter().rev().find(|w| !w.literal().is_some_and(|t| t.chars().all(|c| c.is_ascii_digit())));
             let Some(target) = target else { continue };
             let unknown = target.literal().is_none() && paths::segments(&target.candidates()[0].text).is_none();
+            // A logical volume the script made itself (`lvcreate -n data vg` … `mkfs /dev/vg/data`).
+            let made_here =
+                target.literal().and_then(|t| t.rsplit('/').next().map(str::to_string)).is_some_and(|leaf| {
+                    m.cmds.iter().any(|c| {
+                        c.name == "lvcreate"
+                            && c.args.windows(2).any(|w| {
+                                matches!(w[0].literal().as_deref(), Some("-n" | "--name"))
+                                    && w[1].literal().as_deref() == Some(&leaf)
+                            })
+                    })
+                });
+            if made_here {
+                continue;
+            }
             if let Some(p) = device_hit(target) {
                 push(&cmd.span, format!("`{name}` formats {p}; everything on it is lost"));
             } else if unknown && name != "mkswap" {
@@ -925,7 +939,7 @@ fn data_store(m: &Model, out: &mut Vec<Hit>) {
                         .then_some("delete from")
                 });
                 wipe.map(|w| {
-                    format!("`{}` runs {} : the data is gone", cmd.name, w.to_ascii_uppercase().trim_end_matches('('))
+                    format!("`{}` runs {}: the data is gone", cmd.name, w.to_ascii_uppercase().trim_end_matches('('))
                 })
             }
             "dropdb" => Some(format!("`{}` deletes the database", written(cmd))),
@@ -2389,6 +2403,69 @@ mod tests {
                 "echo '0 3 * * * /usr/local/bin/backup' | crontab -",
                 "crontab -l > cron.bak",
             ],
+        );
+    }
+
+    #[test]
+    fn more_reach() {
+        table(
+            Category::DeleteSystem,
+            &[
+                "rm -rf /var/log/*",
+                "pssh -h hosts.txt -i 'sudo rm -rf /etc/nginx'",
+                "python3 -c \"import shutil; shutil.rmtree('/etc')\"",
+                "python3 - <<'EOF'\nimport shutil\nshutil.rmtree('/var/lib')\nEOF",
+                "perl -e 'system(\"rm -rf /usr/lib\")'",
+            ],
+            &[
+                "rm -rf /var/log/*.gz",
+                "rm -rf /var/log/myapp/*",
+                "find /var/log -name '*.gz' -mtime +30 -delete",
+                "python3 -c 'import shutil; shutil.rmtree(\"build\")'",
+                "python3 -c 'import os; os.system(\"ls -la\")'",
+                "pssh -h hosts.txt -i uptime",
+            ],
+        );
+        table(
+            Category::DataStore,
+            &["docker exec -it redis redis-cli FLUSHALL", "kubectl exec -it pg-0 -- psql -c 'DROP DATABASE app'"],
+            &["docker exec -it redis redis-cli DBSIZE", "docker exec web ls"],
+        );
+        table(
+            Category::DiskWrite,
+            &["mkfs.ext4 /dev/vg0/data"],
+            &["lvcreate -L 10G -n data vg0\nmkfs.ext4 /dev/vg0/data"],
+        );
+        table(
+            Category::KillAll,
+            &["echo c > /proc/sysrq-trigger", "echo b | sudo tee /proc/sysrq-trigger", "pkill -9 -u root"],
+            &["cat /proc/sys/kernel/sysrq", "pkill -u alice -f jupyter"],
+        );
+        table(
+            Category::Lockout,
+            &[
+                "ip link set eth0 down",
+                "ifdown eth0",
+                "nmcli networking off",
+                "systemctl stop NetworkManager",
+                "ufw deny ssh",
+                "iptables -I INPUT -j DROP",
+            ],
+            &[
+                "ip link set eth0 up",
+                "ip link set lo down",
+                "ufw deny 23",
+                "iptables -A INPUT -s 10.0.0.0/8 -j DROP",
+                "systemctl restart NetworkManager",
+            ],
+        );
+        table(
+            Category::EncodedPayload,
+            &[
+                "$(echo cm0gLXJmIC8K | base64 -d)",
+                "python3 -c \"import base64,os; os.system(base64.b64decode('cm0='))\"",
+            ],
+            &["python3 -c \"import base64; print(base64.b64decode('aGk='))\""],
         );
     }
 
