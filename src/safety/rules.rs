@@ -593,7 +593,11 @@ const VOLUME_WIPES: &[(&str, &str, &str)] = &[
 ];
 
 fn volume_wipe(m: &Model, out: &mut Vec<Hit>) {
+    const NAMES: &[&str] = &["lvremove", "pvremove", "vgremove", "zfs"];
     for cmd in &m.cmds {
+        if !(NAMES.contains(&cmd.name.as_str()) || VOLUME_WIPES.iter().any(|(n, _, _)| *n == cmd.name)) {
+            continue;
+        }
         let lits: Vec<String> = cmd.args.iter().filter_map(Word::literal).collect();
         let o = Opts::parse(&cmd.args, &[]);
         let what: Vec<String> = o.operands.iter().map(|w| w.display()).take(2).collect();
@@ -890,8 +894,37 @@ fn crontab_remove(m: &Model, out: &mut Vec<Hit>) {
 }
 
 /// Docker and database commands that delete volumes or whole databases.
+/// Programs [`data_store`] looks at; the others are skipped before their words are read.
+const DATA_PROGRAMS: &[&str] = &[
+    "docker",
+    "podman",
+    "docker-compose",
+    "psql",
+    "mysql",
+    "mariadb",
+    "sqlite3",
+    "clickhouse-client",
+    "cockroach",
+    "mongo",
+    "mongosh",
+    "redis-cli",
+    "sqlcmd",
+    "cqlsh",
+    "dropdb",
+    "mysqladmin",
+    "kubectl",
+    "oc",
+    "terraform",
+    "tofu",
+    "pulumi",
+    "aws",
+    "gsutil",
+    "gcloud",
+    "az",
+];
+
 fn data_store(m: &Model, out: &mut Vec<Hit>) {
-    for cmd in &m.cmds {
+    for cmd in m.cmds.iter().filter(|c| DATA_PROGRAMS.contains(&c.name.as_str())) {
         let lits: Vec<String> = cmd.args.iter().map(|a| a.literal().unwrap_or_else(|| a.display())).collect();
         let has = |t: &str| lits.iter().any(|l| l == t);
         let message = match cmd.name.as_str() {
@@ -1070,6 +1103,9 @@ fn download_run(m: &Model, out: &mut Vec<Hit>) {
             fetched.iter_mut().for_each(|f| f.2 = true);
             continue;
         }
+        if fetched.is_empty() {
+            continue;
+        }
         let Some(key) = run_file(cmd) else { continue };
         if let Some((file, downloader, _)) = fetched.iter().rev().find(|(f, _, verified)| *f == key && !verified) {
             out.push(Hit {
@@ -1106,7 +1142,27 @@ fn lits(cmd: &Cmd) -> Vec<String> {
 fn lockout(m: &Model, out: &mut Vec<Hit>) {
     let mut push =
         |cmd: &Cmd, message: String| out.push(Hit { category: Category::Lockout, span: cmd.span.clone(), message });
-    let all: Vec<(&Cmd, Vec<String>)> = m.cmds.iter().map(|c| (c, lits(c))).collect();
+    const NAMES: &[&str] = &[
+        "iptables",
+        "ip6tables",
+        "nft",
+        "ufw",
+        "firewall-cmd",
+        "systemctl",
+        "service",
+        "passwd",
+        "usermod",
+        "chage",
+        "userdel",
+        "deluser",
+        "ip",
+        "ifdown",
+        "ifconfig",
+        "nmcli",
+        "chsh",
+    ];
+    let all: Vec<(&Cmd, Vec<String>)> =
+        m.cmds.iter().filter(|c| NAMES.contains(&c.name.as_str())).map(|c| (c, lits(c))).collect();
     let ssh_port = |l: &[String]| {
         l.iter().any(|t| {
             t == "22"
@@ -1314,7 +1370,11 @@ fn essential(pkg: &str) -> bool {
 }
 
 fn system_package(m: &Model, out: &mut Vec<Hit>) {
-    for cmd in &m.cmds {
+    const MANAGERS: &[&str] = &[
+        "apt", "apt-get", "aptitude", "dnf", "yum", "microdnf", "zypper", "tdnf", "apk", "pacman", "yay", "paru",
+        "dpkg", "rpm",
+    ];
+    for cmd in m.cmds.iter().filter(|c| MANAGERS.contains(&c.name.as_str())) {
         let l = lits(cmd);
         let sub = l.iter().position(|t| !t.starts_with('-'));
         let removes = match cmd.name.as_str() {
@@ -1373,7 +1433,7 @@ fn lists_every_process(text: &str) -> bool {
 }
 
 fn kill_everything(m: &Model, out: &mut Vec<Hit>) {
-    for cmd in &m.cmds {
+    for cmd in m.cmds.iter().filter(|c| matches!(c.name.as_str(), "kill" | "pkill" | "killall")) {
         let l = lits(cmd);
         let message = match cmd.name.as_str() {
             "kill" if l.iter().any(|t| lists_every_process(t)) => {
