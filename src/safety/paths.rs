@@ -70,6 +70,12 @@ pub const SYSTEM_PATHS: &[(&str, Reach)] = &[
 pub const ORDINARY_PATHS: &[(&str, bool)] = &[
     ("/usr/local", false),
     ("/usr/lib/node_modules", true),
+    // One unit file; the directory or a glob over it is not ordinary.
+    ("/usr/lib/systemd/system/*", true),
+    ("/usr/share/keyrings", false),
+    ("/etc/apt/sources.list.d", false),
+    ("/etc/apt/keyrings", false),
+    ("/etc/apt/trusted.gpg.d", false),
     ("/opt", true),
     ("/srv", true),
     ("/var/cache", true),
@@ -151,6 +157,9 @@ pub enum Target {
     HomeContents(String),
     /// Inside a [`SYSTEM_PATHS`] entry (the entry).
     SystemTree(String),
+    /// One entry directly in a [`Reach::Contents`] path (`/etc/init.d/myapp`): the system's
+    /// when it is a directory deleted recursively (`/etc/systemd/system`), else ordinary.
+    SystemEntry(String),
     /// A home subtree or secret ([`HOME_SUBTREES`]).
     HomeSubtree(String),
     /// A data store's data ([`DATA_PATHS`]): the path and the store.
@@ -217,8 +226,16 @@ pub fn deep_target(segs: &[String]) -> Option<Target> {
     }
     for (p, reach) in SYSTEM_PATHS {
         match (below(segs, p, false), reach) {
-            (Some(_), Reach::Tree) | (Some(0 | 1), Reach::Contents) => {
+            (Some(_), Reach::Tree) | (Some(0), Reach::Contents) => {
                 return Some(Target::SystemTree((*p).to_string()));
+            }
+            (Some(1), Reach::Contents) => {
+                let all = segs.last().is_some_and(|s| is_glob(s));
+                return Some(if all {
+                    Target::SystemTree((*p).to_string())
+                } else {
+                    Target::SystemEntry((*p).to_string())
+                });
             }
             (Some(0), Reach::Everything) => return Some(Target::SystemTree((*p).to_string())),
             (Some(1), Reach::Everything) if segs.last().is_some_and(|s| matches_everything(s)) => {
@@ -270,7 +287,9 @@ fn found_target(start: &[String]) -> Option<Target> {
         _ => match deep_target(start)? {
             // Filters over the logs (`-name '*.gz' -mtime +30`) are log rotation.
             Target::SystemTree(p) if SYSTEM_PATHS.iter().any(|(q, r)| *q == p && *r == Reach::Everything) => None,
-            Target::SystemTree(_) | Target::Data(..) => Some(Target::FoundUnder(display(start))),
+            Target::SystemTree(_) | Target::SystemEntry(_) | Target::Data(..) => {
+                Some(Target::FoundUnder(display(start)))
+            }
             _ => None,
         },
     }

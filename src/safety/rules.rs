@@ -250,7 +250,7 @@ fn deletion_hit(cmd: &Cmd, word: &Word, hit: PathHit<Target>, verb: &str) -> Hit
         Target::SystemContents(d) => (Category::DeleteSystem, format!("{} in the system directory {d}", hit.path)),
         Target::Home(d) => (Category::DeleteHome, format!("the home directory {d}")),
         Target::HomeContents(d) => (Category::DeleteHome, format!("everything in the home directory {d}")),
-        Target::SystemTree(d) => {
+        Target::SystemTree(d) | Target::SystemEntry(d) => {
             (Category::DeleteSystem, format!("{}, which the system needs ({d} belongs to the OS)", hit.path))
         }
         Target::HomeSubtree(d) => (Category::DeleteHome, format!("{d} (keys, settings or documents)")),
@@ -339,6 +339,10 @@ fn deletion(m: &Model, out: &mut Vec<Hit>) {
                             hit.what,
                             Target::SystemTree(_) | Target::Data(..) | Target::HomeSubtree(_) | Target::FoundUnder(_)
                         );
+                        let entry = matches!(hit.what, Target::SystemEntry(_));
+                        if entry && !recursive {
+                            continue;
+                        }
                         if recursive || force || deep {
                             out.push(deletion_hit(cmd, &w, hit, "delete"));
                         }
@@ -1552,8 +1556,11 @@ fn empty_crontab(m: &Model, out: &mut Vec<Hit>) {
         let stages: Vec<Option<&Cmd>> = pipe.iter().map(|i| i.and_then(|i| m.cmds.get(i))).collect();
         for pair in stages.windows(2) {
             let (Some(from), Some(cron)) = (pair[0], pair[1]) else { continue };
+            if cron.name != "crontab" {
+                continue;
+            }
             let o = Opts::parse(&cron.args, &["-u"]);
-            if cron.name != "crontab" || o.operands.iter().any(|a| a.literal().as_deref() != Some("-")) {
+            if o.operands.iter().any(|a| a.literal().as_deref() != Some("-")) {
                 continue;
             }
             let empty = matches!(from.name.as_str(), ":" | "true")
@@ -2031,7 +2038,16 @@ mod tests {
                 "find /var/log/myapp -name '*.gz' -mtime +14 -delete",
                 "truncate -s 0 /var/log/myapp/app.log",
                 "ls -la /usr/lib/x86_64-linux-gnu",
+                "sudo rm /usr/share/keyrings/docker-archive-keyring.gpg",
+                "sudo rm /etc/init.d/myapp",
+                "sudo rm -f /usr/lib/systemd/system/myapp.service",
+                "sudo rm -f /etc/apt/sources.list.d/*",
             ],
+        );
+        table(
+            Category::DeleteSystem,
+            &["rm -rf /etc/init.d/*", "rm -rf /usr/lib/systemd/system/*", "rm -rf /usr/share/keyrings/../perl5"],
+            &[],
         );
         table(
             Category::SystemPermissions,
