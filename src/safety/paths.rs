@@ -254,7 +254,7 @@ pub fn deep_target(segs: &[String]) -> Option<Target> {
         && (user == HOME_USER || !is_opaque(user))
         && !is_glob(sub)
         && HOME_SUBTREES.iter().any(|h| seg_matches(sub, h))
-        && (rest.is_empty() || matches!(rest, [g] if is_glob(g) || is_private_key(sub, g)))
+        && (rest.is_empty() || matches!(rest, [g] if is_glob(g) || is_private_key(sub, g)) || unescape(sub) == ".gnupg")
     {
         return Some(Target::HomeSubtree(display(&segs[..3])));
     }

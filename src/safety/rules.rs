@@ -1244,6 +1244,8 @@ fn lockout(m: &Model, out: &mut Vec<Hit>) {
             }
             "systemctl" | "service" => {
                 let stops = l.iter().any(|t| matches!(t.as_str(), "stop" | "disable" | "mask" | "kill"));
+                // `for s in sshd ssh; do systemctl stop "$s"`: every value of the loop.
+                let l: Vec<String> = cmd.args.iter().flat_map(|a| a.candidates().into_iter().map(|c| c.text)).collect();
                 let ssh = l.iter().any(|t| {
                     matches!(
                         t.as_str(),
