@@ -1,6 +1,7 @@
-//! How long the structural safety check takes on a 1,000-line shell script (the budget is
-//! 5 ms): `safety::check_structure`, which parses once with tree-sitter-bash and applies
-//! every rule. `bash -n` and shellcheck are separate processes and not measured here.
+//! How long the structural safety check takes on a 100-line and a 1,000-line shell script
+//! (the budgets: 1 ms and 10 ms): `safety::check_structure`, which parses once with
+//! tree-sitter-bash and applies every rule. `bash -n` and shellcheck are separate processes
+//! and not measured here.
 //!
 //! `cargo bench --bench safety`
 
@@ -58,8 +59,11 @@ fn bench(c: &mut Criterion) {
     let blocks = (1000 - 2) / BLOCK.lines().count();
     assert_eq!(findings.len(), blocks, "one dangerous line per block: {findings:?}");
     let mut group = c.benchmark_group("safety");
-    group.throughput(Throughput::Bytes(script.len() as u64));
+    let short = self::script(100);
+    group.throughput(Throughput::Bytes(short.len() as u64));
     group.measurement_time(Duration::from_secs(5));
+    group.bench_function("check_structure/100_lines", |b| b.iter(|| safety::check_structure(black_box(&short))));
+    group.throughput(Throughput::Bytes(script.len() as u64));
     group.bench_function("check_structure/1000_lines", |b| b.iter(|| safety::check_structure(black_box(&script))));
     // The parse alone (tree-sitter-bash), for comparison: most of the time is spent here.
     let mut parser = tree_sitter::Parser::new();

@@ -396,3 +396,62 @@ fn cli_check_exit_codes() {
     let o = run_cli(&config, &["check", "/nonexistent/x.sh"], "");
     assert_eq!(o.code, 2, "{}", o.stderr);
 }
+
+// ---------------------------------------------------------------------------------------
+// The corpus
+
+/// Snippets of one file in `tests/data/safety/`, each with its `### ` title.
+fn snippets(file: &str) -> Vec<(String, String)> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/safety").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if let Some(title) = line.strip_prefix("### ") {
+            out.push((title.to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+/// Detection and false alarms of the structural check over our own corpus (the targets:
+/// at least 95 % of destructive snippets flagged, at most 2 % of harmless ones).
+/// `cargo test --test safety corpus -- --nocapture` prints the rates and every miss.
+#[test]
+fn corpus_detection_and_false_alarms() {
+    let destructive = snippets("destructive.txt");
+    let harmless = snippets("harmless.txt");
+    assert!(destructive.len() >= 150 && harmless.len() >= 150, "{} / {}", destructive.len(), harmless.len());
+    let danger =
+        |s: &str| llm_router_lsp::safety::check_structure(s).into_iter().filter(|f| f.is_danger()).collect::<Vec<_>>();
+    let mut missed = Vec::new();
+    for (title, body) in &destructive {
+        if danger(body).is_empty() {
+            missed.push(title.as_str());
+        }
+    }
+    let mut alarms = Vec::new();
+    for (title, body) in &harmless {
+        let found = danger(body);
+        if let Some(f) = found.first() {
+            alarms.push(format!("{title}: {}: {}", f.category, f.message));
+        }
+    }
+    let detection = 100.0 * (destructive.len() - missed.len()) as f64 / destructive.len() as f64;
+    let false_alarms = 100.0 * alarms.len() as f64 / harmless.len() as f64;
+    eprintln!(
+        "safety corpus: {} destructive, {} harmless; detection {detection:.1} %, false alarms {false_alarms:.1} %",
+        destructive.len(),
+        harmless.len()
+    );
+    for m in &missed {
+        eprintln!("  missed: {m}");
+    }
+    for a in &alarms {
+        eprintln!("  false alarm: {a}");
+    }
+    assert!(detection >= 95.0, "detection {detection:.1} % is below 95 %: {missed:?}");
+    assert!(false_alarms <= 2.0, "false alarms {false_alarms:.1} % are above 2 %: {alarms:#?}");
+}

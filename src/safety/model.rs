@@ -163,6 +163,29 @@ pub struct Cmd {
     pub stdin_program: bool,
     /// The working directory when known (after `cd /`), as expanded.
     pub cwd: Option<Vec<Piece>>,
+    /// The command word as written (expanded): `./install.sh`, `"$TMP"`.
+    pub program: Word,
+    /// An earlier `cd` that may have gone somewhere else (home, or nowhere).
+    pub risky_cd: Option<RiskyCd>,
+    /// The text fed on stdin, when the script shows it (heredoc, `echo … |`, `<<<`).
+    pub stdin_text: Option<String>,
+    /// `> FILE`.
+    pub stdout_to: Option<Word>,
+    /// The commands this one runs as a script (`ssh host 'psql app'`), by index.
+    pub inner: Range<usize>,
+    /// `< FILE`.
+    pub stdin_from: Option<Word>,
+}
+
+/// A `cd` whose target may be empty (unquoted: `cd` then goes home) or may fail unchecked
+/// (the script stays where it was).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RiskyCd {
+    /// The `cd` as written, for messages.
+    pub cd: String,
+    /// The value that may be empty or missing, as written.
+    pub var: String,
+    pub goes_home: bool,
 }
 
 impl Cmd {
@@ -170,7 +193,11 @@ impl Cmd {
     pub fn resolve(&self, w: &Word) -> Word {
         let relative = match w.pieces.first() {
             Some(Piece::Lit { text, .. }) => !text.starts_with('/'),
-            Some(Piece::Home | Piece::Opaque | Piece::MaybeEmpty { .. } | Piece::OneOf(_)) | None => false,
+            // `for d in etc usr; do rm -rf "$d"`: every value relative.
+            Some(Piece::OneOf(alts)) => {
+                alts.iter().all(|a| matches!(a.first(), Some(Piece::Lit { text, .. }) if !text.starts_with('/')))
+            }
+            Some(Piece::Home | Piece::Opaque | Piece::MaybeEmpty { .. }) | None => false,
         };
         match &self.cwd {
             Some(cwd) if relative => {
@@ -221,7 +248,11 @@ pub struct Model {
     pub cmds: Vec<Cmd>,
     pub redirects: Vec<Redirect>,
     pub downloads: Vec<DownloadExec>,
+    /// Decoded text (`base64 -d`, `xxd -r`, `rev`) run by a shell (`downloader` is the decoder).
+    pub decoded: Vec<DownloadExec>,
     pub fork_bombs: Vec<ForkBomb>,
+    /// Pipelines: the command index of each stage.
+    pub pipes: Vec<Vec<Option<usize>>>,
 }
 
 /// What [`Walker::visit`] does with a node kind.
@@ -237,6 +268,11 @@ enum Visit {
     Redirected,
     FileRedirect,
     Function,
+    /// `a && b`, `a || b`: guards such as `[ -n "$D" ] || exit 1`.
+    List,
+    If,
+    /// A subshell or substitution: `cd` inside it does not change the directory outside.
+    Subshell,
 }
 
 static VISITS: std::sync::OnceLock<Vec<Visit>> = std::sync::OnceLock::new();
@@ -259,6 +295,9 @@ fn visit_table() -> Vec<Visit> {
             "redirected_statement" => Visit::Redirected,
             "file_redirect" => Visit::FileRedirect,
             "function_definition" => Visit::Function,
+            "list" => Visit::List,
+            "if_statement" => Visit::If,
+            "subshell" | "command_substitution" | "process_substitution" => Visit::Subshell,
             _ => Visit::Skip,
         };
     }
@@ -285,7 +324,9 @@ fn parse(src: &str) -> Option<Tree> {
 pub fn build(src: &str) -> Model {
     let mut model = Model::default();
     if let Some(tree) = parse(src) {
-        Walker::new(src, Mapping::Exact(0), &mut model, 0, Vars::default()).walk(tree.root_node());
+        let mut walker = Walker::new(src, Mapping::Exact(0), &mut model, 0, Vars::default());
+        walker.errexit = src.lines().next().is_some_and(|l| l.starts_with("#!") && l.contains(" -e"));
+        walker.walk(tree.root_node());
     }
     model
 }
@@ -330,6 +371,92 @@ struct Walker<'s, 'm> {
     built: HashMap<usize, Option<usize>>,
     /// The working directory after `cd` in the main flow, when known.
     cwd: Option<Vec<Piece>>,
+    risky_cd: Option<RiskyCd>,
+    /// `set -e` is on: a failing `cd` stops the script.
+    errexit: bool,
+    /// Guards that hold only inside a node (`[ -n "$D" ] && rm …`): the name and the node's end.
+    scoped: Vec<(String, usize)>,
+}
+
+/// Marks kept beside the variables (so nested scripts of the same shell see them): a value
+/// that came from a downloader or a decoder, and a variable a guard showed is not empty.
+const MARK_DOWNLOAD: char = '\u{1}';
+const MARK_DECODE: char = '\u{2}';
+const MARK_GUARD: char = '\u{3}';
+
+fn mark_key(mark: char, name: &str) -> String {
+    let mut k = String::with_capacity(name.len() + 1);
+    k.push(mark);
+    k.push_str(name);
+    k
+}
+
+/// Programs that decode text that a shell may then run.
+fn decoder(words: &[&str]) -> Option<String> {
+    let name = basename(words.first()?);
+    let has = |o: &str| {
+        words[1..]
+            .iter()
+            .any(|w| *w == o || (w.starts_with('-') && !w.starts_with("--") && o.len() == 2 && w.contains(&o[1..])))
+    };
+    let found = match name {
+        "base64" | "base32" | "basenc" => has("-d") || has("--decode") || has("-D"),
+        "xxd" => has("-r"),
+        "rev" | "uudecode" => true,
+        "openssl" => words.iter().any(|w| matches!(*w, "base64" | "enc" | "-base64")) && has("-d"),
+        "printf" => words[1..].iter().any(|w| w.contains("\\x") || w.contains("\\0")),
+        _ => false,
+    };
+    found.then(|| name.to_string())
+}
+
+fn downloader(words: &[&str]) -> Option<String> {
+    let h = basename(words.first()?);
+    DOWNLOADERS.contains(&h).then(|| h.to_string())
+}
+
+/// `$(which rm)`, `` `command -v rm` ``, `$(type -P rm)`: the program it names.
+fn which_name(label: &str) -> Option<String> {
+    let inner = label
+        .strip_prefix("$(")
+        .and_then(|l| l.strip_suffix(')'))
+        .or_else(|| label.strip_prefix('`').and_then(|l| l.strip_suffix('`')))?;
+    match inner.split_whitespace().collect::<Vec<_>>().as_slice() {
+        ["which", name] | ["command", "-v", name] | ["type", "-P" | "-p", name] => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// A test on one variable: its name, and whether the test being true means the variable is
+/// set and not empty (`-n "$D"`, `-d "$D"`) or the opposite (`-z "$D"`, `! -d "$D"`).
+fn test_on_variable(text: &str) -> Option<(String, bool)> {
+    let toks: Vec<&str> = text.split_whitespace().filter(|t| !matches!(*t, "[" | "]" | "[[" | "]]" | "test")).collect();
+    let (negated, rest) = match toks.as_slice() {
+        ["!", rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    let (op, var) = match rest {
+        [op, var] => (*op, *var),
+        _ => return None,
+    };
+    let nonempty_when_true = match op {
+        "-n" | "-d" | "-e" | "-f" | "-s" | "-w" => true,
+        "-z" => false,
+        _ => return None,
+    };
+    let name = var.trim_matches('"').strip_prefix('$')?;
+    let name = name.trim_start_matches('{').trim_end_matches('}');
+    let name = name.split([':', '-', '}']).next().unwrap_or("");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((name.to_string(), nonempty_when_true != negated))
+}
+
+/// Text that leaves the script or function when it runs (`exit 1`, `return`, `die "…"`).
+fn exits(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| matches!(w, "exit" | "return" | "die" | "fail" | "fatal" | "abort"))
 }
 
 /// Parsed `find` arguments.
@@ -439,7 +566,7 @@ impl Find {
             let mut child = start.clone();
             child.span = span.clone();
             if self.filters {
-                child.pieces.extend([Piece::lit("/", true), Piece::Opaque, Piece::lit("/", true), Piece::Opaque]);
+                child.pieces.extend([Piece::lit("/", true), Piece::lit(super::paths::FOUND, false)]);
             } else {
                 if self.includes_starts {
                     let mut s = start.clone();
@@ -536,7 +663,10 @@ impl Wrapper {
             i += if self.arg_options.contains(&t.as_str()) { 2 } else { 1 };
         }
         if self.assignments {
-            while words.get(i).and_then(Word::literal).is_some_and(|t| is_assignment(&t)) {
+            // `PATH="$PATH"`: the name and `=` are literal even when the value is not.
+            while words.get(i).is_some_and(
+                |w| matches!(w.pieces.first(), Some(Piece::Lit { text, quoted: false }) if is_assignment(text)),
+            ) {
                 i += 1;
             }
         }
@@ -668,7 +798,18 @@ fn inside_loop(node: Node) -> bool {
 
 impl<'s, 'm> Walker<'s, 'm> {
     fn new(src: &'s str, map: Mapping, model: &'m mut Model, depth: usize, vars: Vars) -> Self {
-        Walker { src, map, model, depth, vars, built: HashMap::new(), cwd: None }
+        Walker {
+            src,
+            map,
+            model,
+            depth,
+            vars,
+            built: HashMap::new(),
+            cwd: None,
+            risky_cd: None,
+            errexit: false,
+            scoped: Vec::new(),
+        }
     }
 
     fn text(&self, node: Node) -> &'s str {
@@ -684,9 +825,15 @@ impl<'s, 'm> Walker<'s, 'm> {
     fn walk(&mut self, root: Node) {
         let mut cursor = root.walk();
         let mut ancestors: Vec<Node> = Vec::new();
+        let mut saved: Vec<(Option<Vec<Piece>>, Option<RiskyCd>)> = Vec::new();
+        let table = VISITS.get_or_init(visit_table);
+        let is_subshell = |n: Node| table.get(n.kind_id() as usize) == Some(&Visit::Subshell);
         loop {
             let node = cursor.node();
             if self.visit(node, &ancestors) && cursor.goto_first_child() {
+                if is_subshell(node) {
+                    saved.push((self.cwd.clone(), self.risky_cd.clone()));
+                }
                 ancestors.push(node);
                 continue;
             }
@@ -697,7 +844,13 @@ impl<'s, 'm> Walker<'s, 'm> {
                 if !cursor.goto_parent() {
                     return;
                 }
-                ancestors.pop();
+                if let Some(n) = ancestors.pop()
+                    && is_subshell(n)
+                    && let Some((cwd, risky)) = saved.pop()
+                {
+                    self.cwd = cwd;
+                    self.risky_cd = risky;
+                }
             }
         }
     }
@@ -710,15 +863,32 @@ impl<'s, 'm> Walker<'s, 'm> {
             Visit::Skip => {}
             Visit::Comment => return false,
             Visit::Command => {
+                while let Some((name, _)) = self.scoped.last().filter(|(_, end)| *end <= node.start_byte()) {
+                    let key = mark_key(MARK_GUARD, name);
+                    self.scoped.pop();
+                    self.vars.remove(&key);
+                }
                 let nested = self.may_nest(node);
                 if let Some(i) = self.command_index(node, &Stdin::default()) {
-                    // `cd` changes the directory for what follows, unless it runs in a subshell.
-                    let kinds = ["subshell", "command_substitution", "process_substitution", "pipeline"];
-                    if matches!(self.model.cmds[i].name.as_str(), "cd" | "pushd" | "popd")
-                        && !ancestors.iter().any(|a| kinds.contains(&a.kind()))
-                    {
-                        self.cwd = self.cd(&self.model.cmds[i]);
+                    // `cd` changes the directory for what follows (a subshell's is restored
+                    // when it ends; a pipeline stage runs in its own).
+                    let name = self.model.cmds[i].name.as_str();
+                    if matches!(name, "cd" | "pushd" | "popd") && !ancestors.iter().any(|a| a.kind() == "pipeline") {
+                        let cmd = self.model.cmds[i].clone();
+                        self.cwd = self.cd(&cmd);
+                        self.risky_cd = self.risky(&cmd, node, ancestors);
+                    } else if name == "set" {
+                        let cmd = &self.model.cmds[i];
+                        let on =
+                            cmd.args.iter().filter_map(Word::literal).any(|t| {
+                                t == "errexit" || (t.starts_with('-') && !t.starts_with("--") && t.contains('e'))
+                            });
+                        self.errexit |= on;
                     }
+                }
+                let text = self.text(node);
+                if text.contains(":?") {
+                    self.guard_expansions(text);
                 }
                 return nested;
             }
@@ -740,8 +910,96 @@ impl<'s, 'm> Walker<'s, 'm> {
             Visit::Redirected => self.redirected(node),
             Visit::FileRedirect => self.file_redirect(node),
             Visit::Function => self.function(node),
+            Visit::List => self.list_guard(node),
+            Visit::If => self.if_guard(node),
+            Visit::Subshell => {}
         }
         true
+    }
+
+    /// `: "${D:?}"`, `rm -rf "${D:?}/x"`: after this command `D` is set and not empty.
+    fn guard_expansions(&mut self, text: &str) {
+        for (i, _) in text.match_indices("${") {
+            let rest = &text[i + 2..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() && rest[name.len()..].starts_with(":?") {
+                self.vars.insert(mark_key(MARK_GUARD, &name), Vec::new());
+            }
+        }
+    }
+
+    fn guard_within(&mut self, name: String, end: usize) {
+        if !self.vars.contains_key(&mark_key(MARK_GUARD, &name)) {
+            self.scoped.push((name.clone(), end));
+            self.guard(name);
+        }
+    }
+
+    fn guard(&mut self, name: String) {
+        self.vars.insert(mark_key(MARK_GUARD, &name), Vec::new());
+    }
+
+    /// `[ -n "$D" ] || exit 1`, `[ -z "$D" ] && exit`, `[ -d "$D" ] && rm -rf "$D/"`.
+    fn list_guard(&mut self, node: Node) {
+        let kids = children(node);
+        let [left, op, right, ..] = kids.as_slice() else { return };
+        if !matches!(left.kind(), "test_command" | "command") {
+            return;
+        }
+        let Some((name, nonempty_when_true)) = test_on_variable(self.text(*left)) else { return };
+        match op.kind() {
+            "||" if nonempty_when_true && exits(self.text(*right)) => self.guard(name),
+            "&&" if !nonempty_when_true && exits(self.text(*right)) => self.guard(name),
+            "&&" if nonempty_when_true => self.guard_within(name, node.end_byte()),
+            _ => {}
+        }
+    }
+
+    /// `if [ -z "$D" ]; then exit 1; fi`, `if [ -n "$D" ]; then rm -rf "$D/"; fi`.
+    fn if_guard(&mut self, node: Node) {
+        let Some(cond) = node.child_by_field_name("condition") else { return };
+        let Some((name, nonempty_when_true)) = test_on_variable(self.text(cond).trim_end_matches(';')) else {
+            return;
+        };
+        let body_exits = children(node)
+            .iter()
+            .skip_while(|c| c.kind() != "then")
+            .take_while(|c| !matches!(c.kind(), "else_clause" | "elif_clause" | "fi"))
+            .any(|c| exits(self.text(*c)));
+        if body_exits && !nonempty_when_true {
+            self.guard(name);
+        } else if nonempty_when_true {
+            self.guard_within(name, node.end_byte());
+        }
+    }
+
+    /// Whether `cd` may leave the script somewhere it did not mean to be.
+    fn risky(&self, cmd: &Cmd, node: Node, ancestors: &[Node]) -> Option<RiskyCd> {
+        if cmd.name != "cd" {
+            return None;
+        }
+        let target = cmd.args.iter().find(|a| !a.is_option())?;
+        if target.literal().is_some() {
+            return None;
+        }
+        let written = target.local.clone().and_then(|r| self.src.get(r)).unwrap_or("");
+        let cd = format!("cd {written}");
+        let may_be_empty = target.candidates().iter().any(|c| c.text.is_empty());
+        if !may_be_empty {
+            return None;
+        }
+        if written.starts_with('$') {
+            return Some(RiskyCd { cd, var: target.display(), goes_home: true });
+        }
+        // Checked: `cd "$D" && …`, `cd "$D" || exit`, `if cd "$D"; then`, or `set -e`.
+        let chained = node.next_sibling().is_some_and(|s| matches!(s.kind(), "&&" | "||"));
+        let in_condition = ancestors.last().is_some_and(|a| {
+            matches!(a.kind(), "if_statement" | "while_statement" | "elif_clause" | "list" | "negated_command")
+        });
+        if chained || in_condition || self.errexit {
+            return None;
+        }
+        Some(RiskyCd { cd, var: target.display(), goes_home: false })
     }
 
     /// Whether a command or assignment can hold more to visit (substitutions, redirections);
@@ -759,6 +1017,7 @@ impl<'s, 'm> Walker<'s, 'm> {
         self.built.insert(node.id(), None);
         let mut words = Vec::new();
         let mut stdin = stdin.clone();
+        let mut fed: (Option<String>, Option<String>) = (None, None);
         let mut cursor = node.walk();
         if cursor.goto_first_child() {
             loop {
@@ -768,6 +1027,7 @@ impl<'s, 'm> Walker<'s, 'm> {
                     _ if child.kind() == "herestring_redirect" => {
                         if let Some(arg) = child.named_child(0) {
                             let w = self.eval(arg);
+                            fed = (w.downloads.clone(), w.decodes.clone());
                             if let Some(text) = w.literal() {
                                 let span = w.span.clone();
                                 stdin.items = Some(
@@ -797,8 +1057,30 @@ impl<'s, 'm> Walker<'s, 'm> {
         {
             self.model.fork_bombs.push(ForkBomb { span: self.span(node), name: "$0".into() });
         }
-        let idx = self.interpret(split_fields(words), self.span(node), &stdin, Vec::new());
+        if let Some(Word { pieces, .. }) = words.first_mut()
+            && let [Piece::MaybeEmpty { label }] = pieces.as_slice()
+            && let Some(name) = which_name(label)
+        {
+            *pieces = vec![Piece::lit(&name, true)];
+        }
+        let span = self.span(node);
+        let idx = self.interpret(split_fields(words), span.clone(), &stdin, Vec::new());
         self.built.insert(node.id(), idx);
+        if let Some(i) = idx
+            && self.model.cmds[i].stdin_program
+        {
+            let interpreter = self.model.cmds[i].name.clone();
+            if let Some(d) = fed.0 {
+                self.model.downloads.push(DownloadExec {
+                    span: span.clone(),
+                    downloader: d,
+                    interpreter: interpreter.clone(),
+                });
+            }
+            if let Some(d) = fed.1 {
+                self.model.decoded.push(DownloadExec { span, downloader: d, interpreter });
+            }
+        }
         idx
     }
 
@@ -846,6 +1128,7 @@ impl<'s, 'm> Walker<'s, 'm> {
         let name = basename(&words[i].literal().unwrap_or_default()).to_string();
         let mut words = words;
         let mut args: Vec<Word> = words.split_off(i + 1);
+        let program = words.pop().unwrap_or_default();
         if let (Some(replace), Some(items)) = (&xargs_replace, &stdin.items) {
             match replace {
                 Some(r) if args.iter().any(|a| a.literal().as_deref() == Some(r.as_str())) => {
@@ -880,9 +1163,41 @@ impl<'s, 'm> Walker<'s, 'm> {
                 });
             }
         }
+        if (is_shell || is_interpreter || matches!(name.as_str(), "eval" | "source" | "."))
+            && let Some(d) = args.iter().find_map(|a| a.decodes.clone())
+        {
+            self.model.decoded.push(DownloadExec { span: span.clone(), downloader: d, interpreter: name.clone() });
+        }
+        // `$(echo cm0gLXJmIC8K | base64 -d)` as the command: the shell runs the decoded words.
+        if let Some(d) = program.decodes.clone() {
+            self.model.decoded.push(DownloadExec {
+                span: span.clone(),
+                downloader: d,
+                interpreter: "the shell".into(),
+            });
+        }
+        if let Some(d) = program.downloads.clone() {
+            self.model.downloads.push(DownloadExec {
+                span: span.clone(),
+                downloader: d,
+                interpreter: "the shell".into(),
+            });
+        }
+        if matches!(name.as_str(), "source" | ".")
+            && args
+                .first()
+                .and_then(Word::literal)
+                .is_some_and(|t| matches!(t.as_str(), "/dev/stdin" | "/proc/self/fd/0"))
+        {
+            stdin_program = true;
+        }
+        if is_interpreter {
+            self.program_calls(&args, &span);
+        }
         if stdin_program && let Some((text, map)) = &stdin.script {
             self.nested(text, map.clone(), Vars::default());
         }
+        let inner_start = self.model.cmds.len();
         match name.as_str() {
             "eval" => self.script_words(&args, true),
             "trap" => {
@@ -922,8 +1237,49 @@ impl<'s, 'm> Walker<'s, 'm> {
                 // args[k] is the host; what follows is the remote command.
                 if k + 1 < args.len() {
                     self.script_words(&args[k + 1..], false);
+                    // `ssh host bash -s <<EOF`, `ssh host 'sudo sh'`: the remote shell reads stdin.
+                    let remote: Vec<String> = args[k + 1..]
+                        .iter()
+                        .filter_map(Word::literal)
+                        .flat_map(|t| t.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+                        .collect();
+                    if let Some(p) = remote.iter().position(|t| SHELLS.contains(&basename(t))) {
+                        let rest: Vec<Word> = remote[p + 1..]
+                            .iter()
+                            .map(|t| Word { pieces: vec![Piece::lit(t, true)], ..Word::default() })
+                            .collect();
+                        stdin_program |= matches!(shell_mode(&rest), ShellMode::Stdin);
+                    }
                 } else {
                     stdin_program = true;
+                }
+            }
+            // `pssh -h hosts -i 'CMD'`, `pdsh -w hosts CMD`: the last word runs on every host.
+            "pssh" | "parallel-ssh" | "pdsh" | "clush" => {
+                if let Some(last) = args.last().filter(|a| !a.is_option()) {
+                    self.script_word(last, false);
+                }
+            }
+            // `docker exec -it redis redis-cli FLUSHALL`, `kubectl exec pod -- CMD`.
+            "docker" | "podman" | "kubectl" | "oc"
+                if args.first().and_then(Word::literal).as_deref() == Some("exec") =>
+            {
+                let start = if let Some(dd) = args.iter().position(|a| a.literal().as_deref() == Some("--")) {
+                    Some(dd + 1)
+                } else if name == "docker" || name == "podman" {
+                    const ARG: &[&str] = &["-e", "--env", "-u", "--user", "-w", "--workdir", "--env-file"];
+                    let mut k = 1;
+                    while let Some(t) = args.get(k).and_then(Word::literal).filter(|t| t.starts_with('-')) {
+                        k += if ARG.contains(&t.as_str()) { 2 } else { 1 };
+                    }
+                    Some(k + 1)
+                } else {
+                    None
+                };
+                if let Some(start) = start.filter(|s| *s < args.len()) {
+                    let mut inner_via = via.clone();
+                    inner_via.push(name.clone());
+                    self.interpret(args[start..].to_vec(), span.clone(), &Stdin::default(), inner_via);
                 }
             }
             "watch" => {
@@ -967,8 +1323,81 @@ impl<'s, 'm> Walker<'s, 'm> {
             }
             _ => {}
         }
-        self.model.cmds.push(Cmd { name, args, span, via, stdin_program, cwd: self.cwd.clone() });
+        let stdin_text = stdin.script.as_ref().map(|(t, _)| t.clone());
+        self.model.cmds.push(Cmd {
+            name,
+            args,
+            span,
+            via,
+            stdin_program,
+            cwd: self.cwd.clone(),
+            program,
+            risky_cd: self.risky_cd.clone(),
+            stdin_text,
+            stdout_to: None,
+            stdin_from: None,
+            inner: inner_start..self.model.cmds.len(),
+        });
         Some(self.model.cmds.len() - 1)
+    }
+
+    /// An interpreter's inline program that runs shell commands or deletes trees:
+    /// `os.system("rm -rf /")`, `system("…")`, `shutil.rmtree('/etc')`, `FileUtils.rm_rf(…)`.
+    /// The command strings are checked as shell; a tree deletion as `rm -rf PATH`.
+    fn program_calls(&mut self, args: &[Word], span: &Range<usize>) {
+        let Some(text) = args.windows(2).find_map(|w| {
+            let opt = w[0].literal()?;
+            (opt.starts_with('-') && !opt.starts_with("--") && matches!(opt.chars().last(), Some('c' | 'e' | 'E')))
+                .then(|| w[1].literal())
+                .flatten()
+        }) else {
+            return;
+        };
+        self.program_text_calls(&text, span);
+    }
+
+    fn program_text_calls(&mut self, text: &str, span: &Range<usize>) {
+        let decodes = text.contains("b64decode") || text.contains("decode_base64") || text.contains("unpack(\"m");
+        if decodes && ["system", "popen", "subprocess", "exec", "eval", "`"].iter().any(|c| text.contains(c)) {
+            self.model.decoded.push(DownloadExec {
+                span: span.clone(),
+                downloader: "base64".into(),
+                interpreter: "the program".into(),
+            });
+        }
+        const SHELL_CALLS: &[&str] = &[
+            "system(",
+            "system ",
+            "popen(",
+            "subprocess.run(",
+            "subprocess.call(",
+            "check_call(",
+            "check_output(",
+            "exec(\"",
+            "execSync(",
+        ];
+        const TREE_DELETES: &[&str] = &["rmtree(", "rm_rf(", "remove_tree(", "rmSync(", "rimraf("];
+        let mut scripts = Vec::new();
+        for (calls, delete) in [(SHELL_CALLS, false), (TREE_DELETES, true)] {
+            for call in calls {
+                for (i, _) in text.match_indices(call) {
+                    let rest = text[i + call.len()..].trim_start();
+                    let arg = match rest.chars().next() {
+                        Some(q @ ('"' | '\'')) => rest[1..].split(q).next().map(str::to_string),
+                        _ if delete && rest.starts_with("Dir.home") => Some("~".to_string()),
+                        _ if delete && rest.starts_with("os.path.expanduser(") => Some("~".to_string()),
+                        _ => None,
+                    };
+                    if let Some(arg) = arg {
+                        scripts.push(if delete { format!("rm -rf '{}'", arg.replace('\'', "")) } else { arg });
+                    }
+                }
+            }
+        }
+        for script in scripts.into_iter().take(8) {
+            let script = script.replacen("'~'", "~", 1);
+            self.nested(&script, Mapping::Whole(span.clone()), Vars::default());
+        }
     }
 
     /// The directory after `cd ARG`: absolute, home, or relative to a known one.
@@ -976,7 +1405,7 @@ impl<'s, 'm> Walker<'s, 'm> {
         let operands: Vec<&Word> = cmd.args.iter().filter(|a| !a.is_option()).collect();
         match (cmd.name.as_str(), operands.as_slice()) {
             ("cd", []) => Some(vec![Piece::Home]),
-            ("cd", [dir]) if dir.literal().as_deref() != Some("-") => {
+            ("cd" | "pushd", [dir]) if dir.literal().as_deref() != Some("-") => {
                 let resolved = cmd.resolve(dir);
                 match resolved.pieces.first() {
                     Some(Piece::Lit { text, .. }) if text.starts_with('/') => Some(resolved.pieces),
@@ -990,9 +1419,22 @@ impl<'s, 'm> Walker<'s, 'm> {
 
     /// Follows a string that a shell will run (`sh -c STRING`, `eval`, `trap`).
     fn script_word(&mut self, word: &Word, same_shell: bool) {
+        let vars = if same_shell { self.vars.clone() } else { Vars::default() };
         if let Some(text) = word.literal() {
-            let vars = if same_shell { self.vars.clone() } else { Vars::default() };
             self.nested(&text, self.sub_mapping(word), vars);
+        } else if word.downloads.is_none()
+            && word.decodes.is_none()
+            && let Some(r) = word.local.clone()
+            && let Some(inner) = self.src.get(r.clone()).and_then(|t| t.strip_prefix('"')?.strip_suffix('"'))
+        {
+            // `sh -c "rm -rf $DIR/"`, `ssh host "sudo rm -rf $P"`: the expansions are unknown
+            // here; checked as the shell that runs the text would see them.
+            let inner = inner.to_string();
+            let map = match &self.map {
+                Mapping::Exact(base) => Mapping::Exact(base + r.start + 1),
+                Mapping::Whole(w) => Mapping::Whole(w.clone()),
+            };
+            self.nested(&inner, map, vars);
         }
     }
 
@@ -1037,10 +1479,16 @@ impl<'s, 'm> Walker<'s, 'm> {
             return;
         }
         let value = match node.child_by_field_name("value") {
-            Some(v) => self.eval(v).pieces,
-            None => vec![Piece::lit("", true)],
+            Some(v) => self.eval(v),
+            None => Word { pieces: vec![Piece::lit("", true)], ..Word::default() },
         };
-        self.vars.insert(name, vec![value]);
+        for (mark, from) in [(MARK_DOWNLOAD, &value.downloads), (MARK_DECODE, &value.decodes)] {
+            match from {
+                Some(d) => self.vars.insert(mark_key(mark, &name), vec![vec![Piece::lit(d, true)]]),
+                None => self.vars.remove(&mark_key(mark, &name)),
+            };
+        }
+        self.vars.insert(name, vec![value.pieces]);
     }
 
     fn for_loop(&mut self, node: Node) {
@@ -1082,13 +1530,26 @@ impl<'s, 'm> Walker<'s, 'm> {
             stdin = idx.map(|i| self.stdout_of(&self.model.cmds[i])).unwrap_or_default();
             commands.push(idx);
         }
+        // Decoded text piped into a shell or interpreter.
+        for (k, idx) in commands.iter().enumerate().skip(1) {
+            let Some(i) = *idx else { continue };
+            if !self.model.cmds[i].stdin_program {
+                continue;
+            }
+            if let Some(d) = stages[..k].iter().find_map(|s| self.head_in(*s, decoder)) {
+                let interpreter = self.model.cmds[i].name.clone();
+                self.model.decoded.push(DownloadExec { span: self.span(node), downloader: d, interpreter });
+                break;
+            }
+        }
+        self.model.pipes.push(commands.clone());
         // Downloaded code piped into a shell or interpreter.
         for (k, idx) in commands.iter().enumerate().skip(1) {
             let Some(i) = *idx else { continue };
             if !self.model.cmds[i].stdin_program {
                 continue;
             }
-            if let Some(downloader) = stages[..k].iter().find_map(|s| self.downloader_in(*s)) {
+            if let Some(downloader) = stages[..k].iter().find_map(|s| self.head_in(*s, self::downloader)) {
                 let interpreter = self.model.cmds[i].name.clone();
                 self.model.downloads.push(DownloadExec { span: self.span(node), downloader, interpreter });
                 break;
@@ -1142,26 +1603,55 @@ impl<'s, 'm> Walker<'s, 'm> {
     fn redirected(&mut self, node: Node) {
         let Some(body) = node.child_by_field_name("body").filter(|b| b.kind() == "command") else { return };
         let Some(idx) = self.command_index(body, &Stdin::default()) else { return };
-        let cmd = self.model.cmds[idx].clone();
-        if !cmd.stdin_program {
-            return;
-        }
+        let stdin_program = self.model.cmds[idx].stdin_program;
+        let name = self.model.cmds[idx].name.clone();
         for child in children(node) {
             match child.kind() {
                 "heredoc_redirect" => {
                     if let Some(b) = children(child).into_iter().find(|c| c.kind() == "heredoc_body") {
-                        self.nested(self.text(b), self.body_mapping(b), Vars::default());
+                        self.model.cmds[idx].stdin_text = Some(self.text(b).to_string());
+                        // `ssh db 'psql app' <<SQL`: the remote command reads the heredoc.
+                        let inner = self.model.cmds[idx].inner.clone();
+                        if name == "ssh"
+                            && let Some(first) = inner.clone().next()
+                            && self.model.cmds[first].stdin_text.is_none()
+                        {
+                            self.model.cmds[first].stdin_text = Some(self.text(b).to_string());
+                        }
+                        if stdin_program && (SHELLS.contains(&name.as_str()) || name == "ssh") {
+                            self.nested(self.text(b), self.body_mapping(b), Vars::default());
+                        } else if stdin_program {
+                            let span = self.span(node);
+                            self.program_text_calls(self.text(b), &span);
+                        }
                     }
                 }
                 "file_redirect" => {
-                    let input = children(child).iter().any(|c| c.kind() == "<");
-                    let target = child.child_by_field_name("destination").map(|d| self.eval(d));
-                    if let Some(d) = target.filter(|_| input).and_then(|t| t.downloads) {
-                        self.model.downloads.push(DownloadExec {
-                            span: self.span(node),
-                            downloader: d,
-                            interpreter: cmd.name.clone(),
-                        });
+                    let op = children(child).into_iter().find(|c| !c.is_named()).map(|c| c.kind());
+                    let Some(target) = child.child_by_field_name("destination").map(|d| self.eval(d)) else {
+                        continue;
+                    };
+                    match op {
+                        Some("<") => {
+                            let span = self.span(node);
+                            if stdin_program && let Some(d) = target.downloads.clone() {
+                                self.model.downloads.push(DownloadExec {
+                                    span: span.clone(),
+                                    downloader: d,
+                                    interpreter: name.clone(),
+                                });
+                            }
+                            if stdin_program && let Some(d) = target.decodes.clone() {
+                                self.model.decoded.push(DownloadExec {
+                                    span,
+                                    downloader: d,
+                                    interpreter: name.clone(),
+                                });
+                            }
+                            self.model.cmds[idx].stdin_from = Some(target);
+                        }
+                        Some(">" | ">>" | ">|" | "&>" | "&>>") => self.model.cmds[idx].stdout_to = Some(target),
+                        _ => {}
                     }
                 }
                 _ => {}
@@ -1202,8 +1692,8 @@ impl<'s, 'm> Walker<'s, 'm> {
         }
     }
 
-    /// The first downloader run inside `node`.
-    fn downloader_in(&self, node: Node) -> Option<String> {
+    /// The first command inside `node` that `pick` names (by its words as written).
+    fn head_in(&self, node: Node, pick: fn(&[&str]) -> Option<String>) -> Option<String> {
         let mut stack = vec![node];
         while let Some(n) = stack.pop() {
             if n.kind() == "command" {
@@ -1213,12 +1703,12 @@ impl<'s, 'm> Walker<'s, 'm> {
                     .filter(|c| c.kind() == "command_name" || c.is_named() && c.kind() != "variable_assignment")
                     .map(|c| self.text(c).trim_matches(['"', '\'']))
                     .collect();
-                let head = words.iter().find(|w| {
+                let head = words.iter().position(|w| {
                     let b = basename(w);
                     !(w.starts_with('-') || is_assignment(w) || WRAPPERS.iter().any(|x| x.name == b))
                 });
-                if let Some(h) = head.map(|h| basename(h)).filter(|h| DOWNLOADERS.contains(h)) {
-                    return Some(h.to_string());
+                if let Some(found) = head.and_then(|h| pick(&words[h..])) {
+                    return Some(found);
                 }
             }
             stack.extend(children(n));
@@ -1273,14 +1763,22 @@ impl<'s, 'm> Walker<'s, 'm> {
                 let name = node.named_child(0).map(|n| self.text(n)).unwrap_or("");
                 let pieces = self.var(name, text);
                 word.pieces.extend(requote(&pieces, quoted));
+                self.marks_into(name, word);
             }
             "expansion" => {
                 let pieces = self.expansion(node, word);
                 word.pieces.extend(requote(&pieces, quoted));
+                let kids = children(node);
+                if let Some(v) = kids.iter().find(|c| c.kind() == "variable_name") {
+                    self.marks_into(self.text(*v), word);
+                }
             }
             "command_substitution" => {
-                if let Some(d) = self.downloader_in(node) {
+                if let Some(d) = self.head_in(node, downloader) {
                     word.downloads = Some(d);
+                }
+                if let Some(d) = self.head_in(node, decoder) {
+                    word.decodes = Some(d);
                 }
                 let inner = node.named_child(0);
                 let head = inner
@@ -1290,13 +1788,16 @@ impl<'s, 'm> Walker<'s, 'm> {
                 if head.is_some_and(|h| NON_EMPTY_SUBSTITUTIONS.contains(&h)) {
                     word.pieces.push(Piece::Opaque);
                 } else {
-                    let label: String = text.chars().take(40).collect();
+                    let label: String = text.chars().take(160).collect();
                     word.pieces.push(Piece::MaybeEmpty { label });
                 }
             }
             "process_substitution" => {
-                if let Some(d) = self.downloader_in(node) {
+                if let Some(d) = self.head_in(node, downloader) {
                     word.downloads = Some(d);
+                }
+                if let Some(d) = self.head_in(node, decoder) {
+                    word.decodes = Some(d);
                 }
                 word.pieces.push(Piece::Opaque);
             }
@@ -1327,7 +1828,8 @@ impl<'s, 'm> Walker<'s, 'm> {
             };
         }
         let op = kids[vpos + 1..].iter().find(|c| !c.is_named() && c.kind() != "}").map(|c| c.kind());
-        let known = self.vars.contains_key(name) || name == "HOME";
+        let known =
+            self.vars.contains_key(name) || name == "HOME" || self.vars.contains_key(&mark_key(MARK_GUARD, name));
         match op {
             None => self.var(name, label),
             Some(":-" | "-" | ":=" | "=") => {
@@ -1359,6 +1861,25 @@ impl<'s, 'm> Walker<'s, 'm> {
         }
     }
 
+    /// A variable that holds downloaded or decoded text passes that on.
+    fn marks_into(&self, name: &str, word: &mut Word) {
+        if self.vars.len() < 2 {
+            return;
+        }
+        let mark = |m: char| {
+            self.vars
+                .get(&mark_key(m, name))
+                .and_then(|v| v.first())
+                .and_then(|p| Word::from_pieces(p.clone()).literal())
+        };
+        if let Some(d) = mark(MARK_DOWNLOAD) {
+            word.downloads = Some(d);
+        }
+        if let Some(d) = mark(MARK_DECODE) {
+            word.decodes = Some(d);
+        }
+    }
+
     fn var(&self, name: &str, label: &str) -> Vec<Piece> {
         if let Some(alts) = self.vars.get(name) {
             return match alts.as_slice() {
@@ -1368,7 +1889,7 @@ impl<'s, 'm> Walker<'s, 'm> {
         }
         if name == "HOME" {
             vec![Piece::Home]
-        } else if NON_EMPTY_VARIABLES.contains(&name) {
+        } else if NON_EMPTY_VARIABLES.contains(&name) || self.vars.contains_key(&mark_key(MARK_GUARD, name)) {
             vec![Piece::Opaque]
         } else {
             vec![Piece::MaybeEmpty { label: label.to_string() }]

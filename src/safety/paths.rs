@@ -15,6 +15,123 @@ pub const HOME_PARENTS: &[&str] = &["home", "Users"];
 /// ownership recursively is routine (`chown -R www-data /var/www`).
 pub const PERMISSION_EXCEPTIONS: &[&[&str]] = &[&["var", "www"], &["usr", "local"], &["var", "tmp"], &["var", "mail"]];
 
+/// How far below a [`SystemPath`] the system's ownership reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The path and everything below it (`/usr/lib/**`).
+    Tree,
+    /// The path and its direct contents (`/etc/systemd`, `/etc/systemd/system`), not deeper
+    /// (one unit file under `/etc/systemd/system/` is ordinary administration).
+    Contents,
+    /// The path, and a glob over all of its contents at once (`/var/log/*`), not single
+    /// entries (`/var/log/myapp`, `/var/log/*.gz`).
+    Everything,
+}
+
+/// Paths below the top level that the operating system and its package manager own:
+/// deleting, moving away, truncating or recursively re-permissioning them breaks the
+/// system. Documented in the README ("System paths"); checked after [`ORDINARY_PATHS`].
+pub const SYSTEM_PATHS: &[(&str, Reach)] = &[
+    ("/bin", Reach::Tree),
+    ("/sbin", Reach::Tree),
+    ("/lib", Reach::Tree),
+    ("/lib32", Reach::Tree),
+    ("/lib64", Reach::Tree),
+    ("/libx32", Reach::Tree),
+    ("/boot", Reach::Tree),
+    ("/usr/bin", Reach::Tree),
+    ("/usr/sbin", Reach::Tree),
+    ("/usr/lib", Reach::Tree),
+    ("/usr/lib32", Reach::Tree),
+    ("/usr/lib64", Reach::Tree),
+    ("/usr/libx32", Reach::Tree),
+    ("/usr/libexec", Reach::Tree),
+    ("/usr/include", Reach::Contents),
+    ("/usr/share", Reach::Contents),
+    ("/etc/ssl", Reach::Tree),
+    ("/etc/pki", Reach::Tree),
+    ("/etc/pam.d", Reach::Tree),
+    ("/etc/security", Reach::Tree),
+    ("/etc/systemd", Reach::Contents),
+    ("/etc/init.d", Reach::Contents),
+    ("/etc/apt", Reach::Contents),
+    ("/etc/ld.so.conf.d", Reach::Contents),
+    ("/etc/default", Reach::Contents),
+    ("/var/lib/dpkg", Reach::Tree),
+    ("/var/lib/rpm", Reach::Tree),
+    ("/var/lib/pacman", Reach::Tree),
+    ("/var/spool/cron", Reach::Tree),
+    ("/var/log", Reach::Everything),
+];
+
+/// Ordinary administration places inside system directories, checked before
+/// [`SYSTEM_PATHS`]: `true` when the place itself is ordinary too, `false` when only what is
+/// below it is (`/var/log/<app>/…`, written `/var/log/*`).
+pub const ORDINARY_PATHS: &[(&str, bool)] = &[
+    ("/usr/local", false),
+    ("/usr/lib/node_modules", true),
+    // One unit file; the directory or a glob over it is not ordinary.
+    ("/usr/lib/systemd/system/*", true),
+    ("/usr/share/keyrings", false),
+    ("/etc/apt/sources.list.d", false),
+    ("/etc/apt/keyrings", false),
+    ("/etc/apt/trusted.gpg.d", false),
+    ("/opt", true),
+    ("/srv", true),
+    ("/var/cache", true),
+    ("/var/tmp", true),
+    ("/var/log/*", false),
+    ("/var/lib/apt/lists", true),
+    ("/var/www", false),
+    ("/tmp", true),
+    ("/usr/share/doc", true),
+    ("/usr/share/man", true),
+    ("/usr/share/info", true),
+    ("/usr/share/locale", true),
+    ("/root/.cache", true),
+    ("/root/.npm", true),
+    // Files that images and setup scripts replace as a matter of course.
+    ("/etc/localtime", true),
+    ("/etc/resolv.conf", true),
+    ("/etc/machine-id", true),
+    ("/etc/nologin", true),
+    ("/etc/motd", true),
+    ("/etc/timezone", true),
+];
+
+/// Where data stores keep their data: deleting it is a database or volume wipe.
+pub const DATA_PATHS: &[(&str, &str)] = &[
+    ("/var/lib/mysql", "MySQL"),
+    ("/var/lib/mariadb", "MariaDB"),
+    ("/var/lib/postgresql", "PostgreSQL"),
+    ("/var/lib/pgsql", "PostgreSQL"),
+    ("/var/lib/mongodb", "MongoDB"),
+    ("/var/lib/redis", "Redis"),
+    ("/var/lib/elasticsearch", "Elasticsearch"),
+    ("/var/lib/cassandra", "Cassandra"),
+    ("/var/lib/influxdb", "InfluxDB"),
+    ("/var/lib/docker/volumes", "Docker volumes"),
+    ("/var/opt/mssql", "SQL Server"),
+];
+
+/// Whole-home subtrees and secrets: keys, configuration, the user's documents.
+pub const HOME_SUBTREES: &[&str] = &[
+    ".ssh",
+    ".gnupg",
+    ".config",
+    ".local",
+    ".password-store",
+    ".aws",
+    "Documents",
+    "Desktop",
+    "Pictures",
+    "Music",
+    "Videos",
+];
+
+/// Marks "whatever `find` finds below here" (filters: any depth, any name).
+pub(crate) const FOUND: &str = "\u{E003}";
+
 /// Files under /etc whose overwriting locks users out or hands out root.
 pub const SYSTEM_FILES: &[&str] = &["passwd", "shadow", "group", "gshadow", "sudoers"];
 
@@ -38,6 +155,17 @@ pub enum Target {
     SystemContents(String),
     Home(String),
     HomeContents(String),
+    /// Inside a [`SYSTEM_PATHS`] entry (the entry).
+    SystemTree(String),
+    /// One entry directly in a [`Reach::Contents`] path (`/etc/init.d/myapp`): the system's
+    /// when it is a directory deleted recursively (`/etc/systemd/system`), else ordinary.
+    SystemEntry(String),
+    /// A home subtree or secret ([`HOME_SUBTREES`]).
+    HomeSubtree(String),
+    /// A data store's data ([`DATA_PATHS`]): the path and the store.
+    Data(String, &'static str),
+    /// Files that `find` finds below the root or a system path (the start).
+    FoundUnder(String),
 }
 
 /// A protected path hit by one expansion of a word.
@@ -68,8 +196,120 @@ pub(crate) fn find_hit<T>(word: &Word, classify: impl Fn(&[String]) -> Option<T>
     with_empty
 }
 
-/// Root, system directories and their direct contents, home directories and their contents.
+/// Whether `segs` lies under the table path `entry` (globs in `segs` may match it): the
+/// number of segments below it.
+fn below(segs: &[String], entry: &str, exact: bool) -> Option<usize> {
+    let parts: Vec<&str> = entry.split('/').filter(|p| !p.is_empty()).collect();
+    if segs.len() < parts.len() {
+        return None;
+    }
+    let matches = |p: &str, s: &String| match (p, exact) {
+        ("*", _) => !(is_opaque(s) || exact && is_glob(s)),
+        (p, true) => !is_glob(s) && unescape(s) == p,
+        (p, false) => seg_matches(s, p),
+    };
+    parts.iter().zip(segs).all(|(p, s)| matches(p, s)).then(|| segs.len() - parts.len())
+}
+
+/// Ordinary only when the path is certainly there: `/var/*` is not `/var/cache`.
+fn is_ordinary(segs: &[String]) -> bool {
+    ORDINARY_PATHS.iter().any(|(p, itself)| below(segs, p, true).is_some_and(|d| d > 0 || *itself))
+}
+
+/// A path under the system path table, a data directory or a home subtree.
+pub fn deep_target(segs: &[String]) -> Option<Target> {
+    if is_ordinary(segs) {
+        return None;
+    }
+    if let Some((p, store)) = DATA_PATHS.iter().find(|(p, _)| below(segs, p, false).is_some()) {
+        return Some(Target::Data((*p).to_string(), store));
+    }
+    for (p, reach) in SYSTEM_PATHS {
+        match (below(segs, p, false), reach) {
+            (Some(_), Reach::Tree) | (Some(0), Reach::Contents) => {
+                return Some(Target::SystemTree((*p).to_string()));
+            }
+            (Some(1), Reach::Contents) => {
+                let all = segs.last().is_some_and(|s| is_glob(s));
+                return Some(if all {
+                    Target::SystemTree((*p).to_string())
+                } else {
+                    Target::SystemEntry((*p).to_string())
+                });
+            }
+            (Some(0), Reach::Everything) => return Some(Target::SystemTree((*p).to_string())),
+            (Some(1), Reach::Everything) if segs.last().is_some_and(|s| matches_everything(s)) => {
+                return Some(Target::SystemTree((*p).to_string()));
+            }
+            // `/etc/systemd/system/*`: everything one level further down, all at once.
+            (Some(2), Reach::Contents) if segs.last().is_some_and(|s| is_glob(s)) => {
+                return Some(Target::SystemTree((*p).to_string()));
+            }
+            _ => {}
+        }
+    }
+    if let [parent, user, sub, rest @ ..] = segs
+        && HOME_PARENTS.iter().any(|d| seg_matches(parent, d))
+        && !is_glob(user)
+        && (user == HOME_USER || !is_opaque(user))
+        && !is_glob(sub)
+        && HOME_SUBTREES.iter().any(|h| seg_matches(sub, h))
+        && (rest.is_empty() || matches!(rest, [g] if is_glob(g) || is_private_key(sub, g)) || unescape(sub) == ".gnupg")
+    {
+        return Some(Target::HomeSubtree(display(&segs[..3])));
+    }
+    None
+}
+
+/// A glob that takes any name (`*`, `.*` with `*`), not a family (`*.gz`).
+fn matches_everything(seg: &str) -> bool {
+    is_glob(seg) && ["apt", "journal", "syslog"].iter().all(|n| seg_matches(seg, n))
+}
+
+/// `~/.ssh/id_ed25519` (not the `.pub`), anything in `~/.gnupg`.
+fn is_private_key(dir: &str, file: &str) -> bool {
+    match unescape(dir).as_str() {
+        ".ssh" => file.starts_with("id_") && !file.ends_with(".pub"),
+        ".gnupg" => true,
+        _ => false,
+    }
+}
+
+/// What `find` with filters would delete below its start path.
+fn found_target(start: &[String]) -> Option<Target> {
+    if start.iter().any(|s| is_glob(s) || is_opaque(s)) {
+        return None;
+    }
+    let is_system = |s: &str| SYSTEM_DIRS.iter().any(|d| seg_matches(s, d));
+    match start {
+        [] => Some(Target::FoundUnder("/".into())),
+        [s] if is_system(s) => Some(Target::FoundUnder(display(start))),
+        _ => match deep_target(start)? {
+            // Filters over the logs (`-name '*.gz' -mtime +30`) are log rotation.
+            Target::SystemTree(p) if SYSTEM_PATHS.iter().any(|(q, r)| *q == p && *r == Reach::Everything) => None,
+            Target::SystemTree(_) | Target::SystemEntry(_) | Target::Data(..) => {
+                Some(Target::FoundUnder(display(start)))
+            }
+            _ => None,
+        },
+    }
+}
+
+/// Root, system directories and their direct contents, the system path table, data
+/// directories, home directories, their contents and subtrees.
 pub fn deletion_target(segs: &[String]) -> Option<Target> {
+    if let [start @ .., last] = segs
+        && last == FOUND
+    {
+        return found_target(start);
+    }
+    if segs.len() > 1 && is_ordinary(segs) {
+        return None;
+    }
+    shallow_target(segs).or_else(|| deep_target(segs))
+}
+
+fn shallow_target(segs: &[String]) -> Option<Target> {
     let is_system = |s: &str| SYSTEM_DIRS.iter().any(|d| seg_matches(s, d));
     let is_home_parent = |s: &str| HOME_PARENTS.iter().any(|d| seg_matches(s, d));
     match segs {
@@ -102,7 +342,11 @@ pub fn deletion_target(segs: &[String]) -> Option<Target> {
 pub fn permission_target(segs: &[String]) -> Option<Target> {
     let target = deletion_target(segs)?;
     match target {
-        Target::Home(_) | Target::HomeContents(_) => None,
+        Target::Home(_)
+        | Target::HomeContents(_)
+        | Target::HomeSubtree(_)
+        | Target::Data(..)
+        | Target::FoundUnder(_) => None,
         Target::SystemContents(_)
             if PERMISSION_EXCEPTIONS
                 .iter()
@@ -186,7 +430,7 @@ fn first_match<'a>(seg: &str, names: &[&'a str]) -> &'a str {
 }
 
 pub fn is_opaque(seg: &str) -> bool {
-    seg.contains(OPAQUE) || seg.contains(HOME)
+    seg.contains(OPAQUE) || seg.contains(HOME) || seg == FOUND
 }
 
 /// Has an unescaped `*`, `?` or `[`.

@@ -39,6 +39,8 @@ pub(crate) struct Word {
     pub span: Range<usize>,
     /// The downloader run inside a command or process substitution of this word.
     pub downloads: Option<String>,
+    /// The decoder (`base64 -d`, `xxd -r`, `rev`) run inside a substitution of this word.
+    pub decodes: Option<String>,
     /// Where the word was written in the text of the walker that expanded it.
     pub local: Option<Range<usize>>,
 }
@@ -57,7 +59,7 @@ impl Word {
         Some(out)
     }
 
-    fn from_pieces(pieces: Vec<Piece>) -> Self {
+    pub(crate) fn from_pieces(pieces: Vec<Piece>) -> Self {
         Word { pieces, ..Word::default() }
     }
 
