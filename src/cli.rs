@@ -7,7 +7,7 @@
 //! printed; `--allow-dangerous` prints it).
 
 use std::io::{IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -56,8 +56,8 @@ enum Command {
         /// Instead of one query: route every row of a labelled TSV
         /// (`label<TAB>group<TAB>language<TAB>text`, label `code` or `general`) and print the
         /// accuracy per group, the confusion matrix and the misroutes.
-        #[arg(long, value_name = "FILE", conflicts_with_all = ["query", "json"])]
-        eval: Option<PathBuf>,
+        #[arg(long, value_name = "FILE", num_args = 1.., conflicts_with_all = ["query", "json"])]
+        eval: Vec<PathBuf>,
         /// The query; `-` reads it from stdin.
         #[arg(required_unless_present = "eval")]
         query: Option<String>,
@@ -275,7 +275,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let (config, source) = config::load(cli.config.as_deref(), &env).map_err(|e| Failure::usage(e.to_string()))?;
     match command {
-        Command::Route { eval: Some(file), .. } => route_eval(config, &file),
+        Command::Route { eval, .. } if !eval.is_empty() => route_eval(config, &eval),
         Command::Route { json, query, language, tier, task, .. } => {
             let query = QueryArgs { query: query.unwrap_or_default(), language, tier, task };
             route(config, &query, json)
@@ -352,13 +352,18 @@ fn route(config: Config, query: &QueryArgs, json: bool) -> Result<(), Failure> {
     write_stdout(&out)
 }
 
-/// `route --eval FILE`: exit 0 with the report; a file that cannot be read or parsed is a
-/// usage error naming the line.
-fn route_eval(config: Config, file: &Path) -> Result<(), Failure> {
-    let text =
-        std::fs::read_to_string(file).map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
-    let examples =
-        crate::router::intent::read_examples(&text).map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+/// `route --eval FILE...`: exit 0 with the report; a file that cannot be read or parsed is
+/// a usage error naming the line.
+fn route_eval(config: Config, files: &[PathBuf]) -> Result<(), Failure> {
+    let mut examples = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
+        examples.extend(
+            crate::router::intent::read_examples(&text)
+                .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?,
+        );
+    }
     let router = crate::router::Router::new(&config.routing, &config.models);
     write_stdout(&crate::router::eval::evaluate(&router, &examples).to_string())
 }
@@ -496,6 +501,7 @@ async fn answer(
         tier: args.query.tier,
         raw: mode == OutputMode::Json,
         shell_by_default: true,
+        shellcheck_later: false,
     };
     let mut observer = CliObserver { mode, printed_any: false };
     let result = pipeline.run(&job, &consent, &mut observer).await;
@@ -552,6 +558,7 @@ async fn generate(config: Config, args: GenerateArgs) -> Result<(), Failure> {
         tier: run.query.tier,
         raw: false,
         shell_by_default: true,
+        shellcheck_later: false,
     };
     let mut observer = CliObserver { mode: OutputMode::Code, printed_any: false };
     let answer = pipeline.run(&job, &consent, &mut observer).await?;

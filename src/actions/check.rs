@@ -105,7 +105,14 @@ pub(super) async fn check_answer(
     let Some(dialect) = applies(request, &answer.text, &code) else {
         return answer;
     };
-    let report = safety::check_async(&code, CheckOptions::new(&settings, dialect)).await;
+    let options = |dialect| {
+        let mut o = CheckOptions::new(&settings, dialect);
+        if request.shellcheck_later {
+            o.shellcheck = crate::safety::ShellcheckMode::Off;
+        }
+        o
+    };
+    let report = safety::check_async(&code, options(dialect)).await;
     let first = CodeCheck { code, dialect, report, retry: None };
     let error = match first.report.syntax_error() {
         Some(e) if settings.retry_on_syntax_error && request.task == Task::Generate => describe(e),
@@ -124,7 +131,7 @@ pub(super) async fn check_answer(
             let code = extract::code_from_answer(&second.text);
             let dialect =
                 applies(&Request { shell_by_default: true, ..request.clone() }, &second.text, &code).unwrap_or(dialect);
-            let report = safety::check_async(&code, CheckOptions::new(&settings, dialect)).await;
+            let report = safety::check_async(&code, options(dialect)).await;
             let retry =
                 Retry::Answered { model: second.decision.model.clone(), error, fixed: report.syntax_error().is_none() };
             Answer { check: Some(CodeCheck { code, dialect, report, retry: Some(retry) }), ..second }

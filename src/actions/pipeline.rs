@@ -34,6 +34,10 @@ pub struct Request {
     /// Without a language or a fence tag, generated code is taken for a shell script (the
     /// command line and the APIs, whose users generate shell; an editor always says).
     pub shell_by_default: bool,
+    /// The face shows shellcheck's findings itself, after the answer landed (the editor's
+    /// lint of the open document): the check that gates the answer leaves shellcheck out,
+    /// so it waits only for the structural check and `bash -n`.
+    pub shellcheck_later: bool,
 }
 
 /// The question put to the user before a bigger model loads.

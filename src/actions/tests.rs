@@ -333,3 +333,18 @@ async fn which_answers_are_checked() {
         }
     }
 }
+
+/// The editor's generate waits only for the structural check and `bash -n`; shellcheck's
+/// findings come later from the document's lint. Other faces run it before answering.
+#[tokio::test]
+async fn shellcheck_leaves_the_gate_when_the_face_shows_it_later() {
+    use crate::safety::ToolRun;
+    for (later, skipped) in [(true, true), (false, false)] {
+        let s = setup(&[(CODE, Reply::Text("```bash\nls \"$1\"\n```\n"))], 1, &[]);
+        let req = Request { shellcheck_later: later, tier: Some(ModelTier::Code), ..request(Task::Generate, "x") };
+        let a = s.pipeline.run(&req, &s.consent, &mut Quiet).await.unwrap();
+        let report = &a.check.as_ref().expect("checked").report;
+        assert_eq!(report.shellcheck == ToolRun::Skipped, skipped, "later={later}: {:?}", report.shellcheck);
+        assert_ne!(report.syntax, ToolRun::Skipped, "bash -n still gates (later={later})");
+    }
+}

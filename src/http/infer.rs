@@ -102,6 +102,7 @@ pub async fn infer(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         tier: request.tier,
         raw: true,
         shell_by_default: true,
+        shellcheck_later: false,
     };
     let on_danger = state.http.on_danger;
     let (tx, mut rx) = mpsc::unbounded_channel();

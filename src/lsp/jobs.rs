@@ -346,6 +346,8 @@ async fn run(
         tier: None,
         raw: false,
         shell_by_default: false,
+        // The lint of the open document shows shellcheck's findings once the code is in.
+        shellcheck_later: config.safety.lint_open_documents,
     };
     let decision = pipeline.route(&request).await;
     if let Some(t) = &token {
@@ -554,7 +556,8 @@ pub async fn infer(shared: &Arc<Shared>, client: &Client, arg: Value) -> RpcResu
     };
     let (pipeline, config) = (shared.pipeline(), shared.config());
     let consent = lsp_consent(shared, client, None, None);
-    let request = Request { task, text, language, tier: args.tier, raw: true, shell_by_default: true };
+    let request =
+        Request { task, text, language, tier: args.tier, raw: true, shell_by_default: true, shellcheck_later: false };
     Ok(match pipeline.run(&request, &consent, &mut Quiet).await {
         Ok(answer) => {
             let withheld = config.lsp.on_danger == OnDanger::Refuse;
