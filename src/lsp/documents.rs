@@ -94,7 +94,9 @@ impl Document {
         }
         // Entirely below: after the last line's text, not joining the next line onto it.
         let keeps_break = text.chars().next().is_none_or(is_break) && end == start;
-        if start > end_of_content || (start == end_of_content && keeps_break) {
+        // On an empty last line, text put at its end is also put at its start: refuse.
+        let has_content = end_of_content > self.rope.line_to_char(a.end);
+        if start > end_of_content || (start == end_of_content && keeps_break && has_content) {
             return Some(first_char);
         }
         None
@@ -319,28 +321,35 @@ mod tests {
             text.chars().enumerate().map(|(i, c)| (c, Some(rope.char_to_line(i)))).collect()
         }
 
-        /// The line index where lines `a..=b` of the original stand whole, if they do.
+        /// The line index where lines `a..=b` of the original stand whole, if they do: the
+        /// current lines there have the same text, every char of it from that original line.
         fn model_lines(model: &[(char, Option<usize>)], original: &Rope, a: usize, b: usize) -> Option<usize> {
-            let wanted_start = original.line_to_char(a);
-            let wanted_end =
-                if b + 1 < original.len_lines() { original.line_to_char(b + 1) } else { original.len_chars() };
-            let wanted: Vec<char> = original.slice(wanted_start..wanted_end).chars().collect();
+            let content =
+                |r: &Rope, i: usize| -> String { r.line(i).chars().filter(|c| *c != '\n' && *c != '\r').collect() };
             let text: String = model.iter().map(|(c, _)| *c).collect();
             let rope = Rope::from_str(&text);
-            let pos = model.iter().position(|(_, t)| *t == Some(a))?;
-            // The selected chars, in order, all original and from the selected lines.
-            let run = &model[pos..(pos + wanted.len()).min(model.len())];
-            let intact = run.len() == wanted.len()
-                && run.iter().zip(&wanted).all(|((c, t), w)| c == w && t.is_some_and(|l| (a..=b).contains(&l)))
-                && (pos == 0 || matches!(model[pos - 1].0, '\n' | '\r'));
-            // The last selected line ends where it did (no char joined onto it).
-            let next = model.get(pos + wanted.len()).map(|(c, _)| *c);
-            let ends = matches!(wanted.last(), Some('\n' | '\r')) || matches!(next, None | Some('\n' | '\r'));
-            (intact && ends && model[pos].1 == Some(a)).then(|| rope.char_to_line(pos))
+            let first = model.iter().position(|(c, t)| *t == Some(a) && !matches!(c, '\n' | '\r'))?;
+            let start = rope.char_to_line(first);
+            for (k, line) in (a..=b).enumerate() {
+                let l = start + k;
+                if l >= rope.len_lines() || content(&rope, l) != content(original, line) {
+                    return None;
+                }
+                let from = rope.line_to_char(l);
+                let n = content(&rope, l).chars().count();
+                if model[from..from + n].iter().any(|(_, t)| *t != Some(line)) {
+                    return None;
+                }
+            }
+            Some(start)
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+            #![proptest_config(ProptestConfig {
+                cases: 2000,
+                rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed_0f_a4c4),
+                ..ProptestConfig::default()
+            })]
             #[test]
             fn anchors_land_where_the_model_says_or_nowhere(
                 text in text_strategy(),
@@ -349,10 +358,13 @@ mod tests {
             ) {
                 let original = Rope::from_str(&text);
                 let last = original.len_lines() - 1;
-                let a = sel.0.min(last);
+                // The first line from the chosen one that has text: the model follows chars,
+                // and an empty line has none of its own.
+                let has_text = |i: usize| original.line(i).chars().any(|c| c != '\n' && c != '\r');
+                let Some(a) = (sel.0.min(last)..=last).find(|&i| has_text(i)) else {
+                    return Ok(());
+                };
                 let b = (a + sel.1).min(last);
-                // The empty line after a final break has no chars to follow in the model.
-                prop_assume!(original.line(a).len_chars() > 0);
                 let mut doc = Document::new(&text, 1, "sh");
                 doc.add_anchor(1, LineSelection { start: a, end: b });
                 let mut model = tags(&text);
