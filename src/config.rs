@@ -490,7 +490,7 @@ pub fn default_drm_root() -> PathBuf {
 }
 
 /// Chosen on the development set (`route --eval data/routing/dev.tsv`): see README, Routing.
-pub const DEFAULT_INTENT_THRESHOLD: f64 = 0.5;
+pub const DEFAULT_INTENT_THRESHOLD: f64 = 0.4;
 
 /// The keyword lists that ship with the server. In `intent` mode these are evidence;
 /// any other keyword in the config is the user's own and forces the code tier.

@@ -367,7 +367,7 @@ mod tests {
             "Welche Fehler machen Anfänger beim Joggen?",
             "| Name | Score |\n|------|-------|\n| Anna | 12 |\n| Ben | 9 |\nwho won?",
             "what is the capital of France",
-            "perhaps convert the pdf on my desktop",
+            "help me plan a birthday party for my daughter",
         ] {
             check(text, None, Ask, Fast);
         }
@@ -420,8 +420,9 @@ mod tests {
         }
         let d = router().decide("which process is listening on port 8080", &RouteRequest::default());
         let text = d.reasons_text();
-        assert!(text.starts_with("intent: code 0."), "{text}");
-        assert!(text.contains(" (\"") && text.ends_with("at most 40 tokens (40 bytes) ≤ 500"), "{text}");
+        let p: f32 = text.strip_prefix("intent: code ").and_then(|r| r.get(..4)).and_then(|p| p.parse().ok()).unwrap();
+        assert!((0.4..=1.0).contains(&p), "{text}");
+        assert!(text.contains(" (\"") && text.ends_with("at most 39 tokens (39 bytes) ≤ 500"), "{text}");
         let d = router().decide("ps aux | grep nginx", &RouteRequest::default());
         let text = d.reasons_text();
         assert!(text.contains("keywords \"ps\", \"grep\"; shell syntax: a pipe"), "{text}");
