@@ -142,8 +142,8 @@ pub fn answered_in_full(
 }
 
 /// Why an answer is incomplete, for the closing message, stderr and `/infer`'s `cut`.
-pub fn answer_cut(lang: Language, cut: crate::backend::Cut) -> String {
-    use crate::backend::Cut;
+pub fn answer_cut(lang: Language, cut: crate::vocab::Cut) -> String {
+    use crate::vocab::Cut;
     match (lang, cut) {
         (Language::En, Cut::MaxTokens(n)) => {
             format!("The answer was cut at {n} tokens (answers.max_tokens); it may be incomplete.")

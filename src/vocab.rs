@@ -136,3 +136,12 @@ impl DangerAnswer {
         Self::ALL.into_iter().find(|a| a.title(Language::En) == title || a.title(Language::De) == title)
     }
 }
+
+/// Why an answer ended before the model finished it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// The token bound was reached.
+    MaxTokens(u32),
+    /// The same text came again and again; the rest was not read.
+    Repetition,
+}

@@ -207,16 +207,19 @@ fn route_explains_the_intent() {
     let s = Setup::new(standard(), json!({}));
     // (query, tier, how the reasons start)
     for (query, tier, start) in [
-        (FAST_Q, "fast", "  - intent: general 0."),
-        (CODE_Q, "code", "  - intent: code 0."),
-        ("what program is holding port 5432 open?", "code", "  - intent: code 0."),
-        ("Welche Fehler machen Anfänger beim Joggen?", "fast", "  - intent: general 0."),
+        (FAST_Q, "fast", "  - intent: general "),
+        (CODE_Q, "code", "  - intent: code "),
+        ("what program is holding port 5432 open?", "code", "  - intent: code "),
+        ("Welche Fehler machen Anfänger beim Joggen?", "fast", "  - intent: general "),
     ] {
         let o = s.run(&["route", query]);
         assert_eq!(o.code, 0, "{o:?}");
         assert!(o.stdout.starts_with(&format!("tier:    {tier}\n")), "{query}: {o:?}");
         let reasons: Vec<&str> = o.stdout.lines().skip(3).collect();
         assert!(reasons[0].starts_with(start), "{query}: {o:?}");
+        // The verdict's probability, two decimals.
+        let p: f64 = reasons[0][start.len()..start.len() + 4].parse().unwrap();
+        assert!((0.5..=1.0).contains(&p), "{query}: {o:?}");
         // The words that pushed the decision, quoted.
         assert!(reasons[0].contains(" (\""), "{query}: {o:?}");
         assert!(reasons.last().unwrap().contains("≤ 500"), "{query}: {o:?}");

@@ -68,14 +68,7 @@ pub struct ChatRequest {
     pub stop_on_repetition: bool,
 }
 
-/// Why an answer ended before the model finished it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cut {
-    /// The token bound was reached.
-    MaxTokens(u32),
-    /// The same text came again and again; the rest was not read.
-    Repetition,
-}
+pub use crate::vocab::Cut;
 
 /// Whether the end of `text` is one piece of at least 8 bytes repeated 8 times or more
 /// (a model stuck in a loop). Shorter periods are left alone: tables, rulers and

@@ -24,6 +24,13 @@ const HEADER_LEN: usize = 32;
 
 static SHIPPED: &[u8] = include_bytes!("intent-weights.bin");
 
+/// Words that carry no meaning of their own: they count, but are not shown as a reason.
+const FUNCTION_WORDS: &[&str] = &[
+    "the", "and", "for", "you", "your", "can", "how", "what", "with", "this", "that", "are", "was", "not", "but",
+    "from", "have", "has", "der", "die", "das", "und", "ich", "wie", "was", "ist", "mit", "von", "den", "dem", "ein",
+    "eine", "einen", "mir", "mich", "auf", "für", "nicht", "sich", "kann",
+];
+
 /// What kind of feature, so that reasons can show the readable ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureKind {
@@ -245,7 +252,9 @@ impl IntentModel {
         features(text, |b, kind, t| {
             // Words users can read as a reason: not one- or two-letter words or bare numbers.
             let readable = match kind {
-                FeatureKind::Word => t.chars().count() >= 3 && !t.chars().all(|c| c.is_ascii_digit()),
+                FeatureKind::Word => {
+                    t.chars().count() >= 3 && !t.chars().all(|c| c.is_ascii_digit()) && !FUNCTION_WORDS.contains(&t)
+                }
                 FeatureKind::WordPair => t.chars().count() >= 5,
                 _ => false,
             };
