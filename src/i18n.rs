@@ -47,6 +47,14 @@ pub fn cancelled_by_user(lang: Language) -> &'static str {
 }
 
 /// Code action titles for a task, e.g. "Explain command".
+/// The VRAM question was closed without picking an answer.
+pub fn vram_question_dismissed(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "Cancelled: the VRAM question was closed without an answer; nothing was loaded.",
+        Language::De => "Abgebrochen: Die VRAM-Frage wurde ohne Antwort geschlossen; nichts wurde geladen.",
+    }
+}
+
 pub fn action_title(task: crate::vocab::Task, lang: Language) -> &'static str {
     use crate::vocab::Task;
     match (task, lang) {

@@ -701,6 +701,13 @@ fn broken_streams_fail_clearly() {
     check(Behaviour::Status { status: 500, error: "llama runner process has terminated".into() }, "", &|url| {
         format!("{url} answered HTTP 500: llama runner process has terminated\n")
     });
+    // Regressions: these were reported as a lost connection.
+    check(Behaviour::InvalidUtf8 { after_chunks: 1 }, "The answer \n", &|_| {
+        format!("{FAST} sent a malformed line: \"(a line that is not UTF-8)\"\n")
+    });
+    check(Behaviour::Html, "", &|url| {
+        format!("{url} answered HTTP 200: answered with a web page, not Ollama's API: check the backend's url\n")
+    });
 }
 
 #[test]

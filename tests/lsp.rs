@@ -322,6 +322,8 @@ const DESCRIPTION: ((u64, u64), (u64, u64)) = ((1, 0), (1, 30));
 /// What a client without a dialog is told at the VRAM warning of "9000 10000" (2 GiB model).
 const CHOOSE_VIA_ACTION: &str = "VRAM usage is 90.0% (about 110.5% after loading); loading qwen3-coder:30b-q4 may affect other applications. Choose \"Continue with qwen3-coder:30b-q4\" or \"Use fast model\" from the code actions on the selection.";
 const CANCELLED_BY_USER: &str = "Cancelled: VRAM warning confirmed by user";
+/// Closing the question is not confirming anything (a regression: it used to say so).
+const DISMISSED: &str = "Cancelled: the VRAM question was closed without an answer; nothing was loaded.";
 
 fn titles(actions: &[Value]) -> Vec<String> {
     actions.iter().map(|a| a["title"].as_str().unwrap().to_string()).collect()
@@ -477,12 +479,12 @@ async fn vram_warning_without_dialog_follows_the_configured_policy() {
             "lsp:\n  request_timeout: 1\n  on_warning_without_dialog: fast\n",
             Expect::Answered(FAST),
         ),
-        ("dismissed", ConsentReply::Dismiss, "", Expect::Cancelled(CANCELLED_BY_USER)),
+        ("dismissed", ConsentReply::Dismiss, "", Expect::Cancelled(DISMISSED)),
         (
             "dismissed, policy fast",
             ConsentReply::Dismiss,
             "lsp:\n  on_warning_without_dialog: fast\n",
-            Expect::Cancelled(CANCELLED_BY_USER),
+            Expect::Cancelled(DISMISSED),
         ),
     ];
     for (name, reply, extra, expect) in cases {

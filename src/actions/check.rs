@@ -112,7 +112,10 @@ pub(super) async fn check_answer(
         }
         o
     };
+    // The check is part of the wait: "answered in" counts it.
+    let check_started = Instant::now();
     let report = safety::check_async(&code, options(dialect)).await;
+    let answer = Answer { processing_time: answer.processing_time + check_started.elapsed(), ..answer };
     let first = CodeCheck { code, dialect, report, retry: None };
     let error = match first.report.syntax_error() {
         Some(e) if settings.retry_on_syntax_error && request.task == Task::Generate => describe(e),
@@ -131,7 +134,9 @@ pub(super) async fn check_answer(
             let code = extract::code_from_answer(&second.text);
             let dialect =
                 applies(&Request { shell_by_default: true, ..request.clone() }, &second.text, &code).unwrap_or(dialect);
+            let check_started = Instant::now();
             let report = safety::check_async(&code, options(dialect)).await;
+            second.processing_time += check_started.elapsed();
             let retry =
                 Retry::Answered { model: second.decision.model.clone(), error, fixed: report.syntax_error().is_none() };
             Answer { check: Some(CodeCheck { code, dialect, report, retry: Some(retry) }), ..second }

@@ -109,6 +109,15 @@ impl OllamaBackend {
     }
 }
 
+/// A proxy's or another server's HTML page where an API answer was expected.
+pub(super) fn is_web_page(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
+}
+
 /// NDJSON lines of a response body, each bounded in length.
 fn ndjson_lines(response: reqwest::Response) -> FramedRead<impl tokio::io::AsyncRead, LinesCodec> {
     let reader = StreamReader::new(response.bytes_stream().map_err(std::io::Error::other));
@@ -217,6 +226,13 @@ impl Backend for OllamaBackend {
         let response = tokio::time::timeout(request.timeout, self.post_with_busy_retry("/api/chat", &body, model))
             .await
             .map_err(|_| first_token_timeout())??;
+        if is_web_page(&response) {
+            return Err(BackendError::Http {
+                address: self.base.clone(),
+                status: response.status().as_u16(),
+                message: "answered with a web page, not Ollama's API: check the backend's url".into(),
+            });
+        }
         let mut lines = ndjson_lines(response);
         let mut text = String::new();
         let mut logprobs = Vec::new();
@@ -230,6 +246,12 @@ impl Backend for OllamaBackend {
                     return Err(BackendError::Malformed {
                         model: model.to_string(),
                         line: format!("(a line over {MAX_LINE} bytes)"),
+                    });
+                }
+                Some(Err(LinesCodecError::Io(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(BackendError::Malformed {
+                        model: model.to_string(),
+                        line: "(a line that is not UTF-8)".into(),
                     });
                 }
                 Some(Err(LinesCodecError::Io(e))) => {

@@ -240,6 +240,13 @@ impl Backend for OpenAiBackend {
             }
         };
         let response = tokio::time::timeout(request.timeout, send).await.map_err(|_| first_token_timeout())??;
+        if super::ollama::is_web_page(&response) {
+            return Err(BackendError::Http {
+                address: self.base.clone(),
+                status: response.status().as_u16(),
+                message: "answered with a web page, not an OpenAI-compatible API: check the backend's url".into(),
+            });
+        }
         let mut events = Box::pin(sse_events(response));
         let mut text = String::new();
         let mut logprobs = Vec::new();

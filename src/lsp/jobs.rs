@@ -251,8 +251,9 @@ impl Consent for LspConsent {
         };
         match tokio::time::timeout(self.timeout, self.client.send_request::<ShowMessageRequest>(params)).await {
             Ok(Ok(Some(item))) => Ok(ConsentAnswer::from_title(&item.title).unwrap_or(ConsentAnswer::Cancel)),
-            // Dismissed without a choice.
-            Ok(Ok(None)) => Ok(ConsentAnswer::Cancel),
+            // Closed without a choice: nothing is loaded, and the message says that, not that
+            // the user confirmed anything.
+            Ok(Ok(None)) => Err(ConsentError(i18n::vram_question_dismissed(self.language).to_string())),
             Ok(Err(e)) => {
                 tracing::info!(
                     "the editor cannot ask (window/showMessageRequest: {e}); following on_warning_without_dialog"

@@ -65,6 +65,12 @@ pub enum Behaviour {
     BusyOnce,
     /// The reply, then the same sentence again and again until the client goes away.
     Loop,
+    /// Streams `after_chunks` chunks, then a line that is not UTF-8.
+    InvalidUtf8 {
+        after_chunks: usize,
+    },
+    /// A web page with status 200, as a proxy or another server on the port sends.
+    Html,
 }
 
 pub const GIB: u64 = 1 << 30;
@@ -506,7 +512,8 @@ impl Job {
             Behaviour::Stall { after_chunks }
             | Behaviour::ErrorLine { after_chunks, .. }
             | Behaviour::Malformed { after_chunks }
-            | Behaviour::Disconnect { after_chunks } => (*after_chunks).min(self.chunks.len()),
+            | Behaviour::Disconnect { after_chunks }
+            | Behaviour::InvalidUtf8 { after_chunks } => (*after_chunks).min(self.chunks.len()),
             _ => self.chunks.len(),
         }
     }
@@ -521,6 +528,13 @@ async fn chat(app: &App, req: &Value, name: &str) -> Response {
     };
     match &model.behaviour {
         Behaviour::Status { status, error: e } => return error(*status, e),
+        Behaviour::Html => {
+            return (
+                [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                "<!DOCTYPE html><html><body>It works!</body></html>\n",
+            )
+                .into_response();
+        }
         Behaviour::BusyOnce if app.lock().busy_seen.insert(model.name.clone()) => {
             return error(503, BUSY_ERROR);
         }
@@ -614,6 +628,9 @@ async fn produce(tx: &mpsc::Sender<Chunk>, job: &Job) -> Option<()> {
         Behaviour::Stall { .. } => tx.closed().await,
         Behaviour::ErrorLine { message, .. } => send(format!("{}\n", json!({ "error": message }))).await?,
         Behaviour::Malformed { .. } => send(job.malformed()).await?,
+        Behaviour::InvalidUtf8 { .. } => {
+            tx.send(Ok(Bytes::from_static(b"{\"message\": {\"content\": \"\xff\xfe\"}}\n"))).await.ok()?;
+        }
         Behaviour::Loop => loop {
             let line = json!({"model": job.model.name, "created_at": now(),
                               "message": {"role": "assistant", "content": "I will say this again. "}, "done": false});
