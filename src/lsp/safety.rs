@@ -226,6 +226,7 @@ async fn refresh(shared: &Shared, client: &Client, uri: &Uri, generation: u64) {
         let report = safety::check_async(&text, CheckOptions::new(&settings, dialect)).await;
         let lines: Vec<&str> = text.split('\n').collect();
         lint = Some(report.findings.iter().map(|f| diagnostic(f, f.start, f.end, &lines, encoding)).collect());
+        release_freed_memory(text.len());
     } else if dialect.is_none() {
         lint = Some(Vec::new());
     }
@@ -311,4 +312,20 @@ fn diagnostic(
         message: f.message.clone(),
         ..Diagnostic::default()
     }
+}
+
+/// Parsing a large script allocates tens of MB that are freed right after; glibc keeps
+/// them in its arenas, so an editor with one big shell file open would hold them for
+/// good. Hand them back to the system after a large lint.
+fn release_freed_memory(text_len: usize) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if text_len > 64 * 1024 {
+        // SAFETY: malloc_trim only returns free heap pages to the kernel; it touches no
+        // live allocation.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = text_len;
 }
