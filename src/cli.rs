@@ -728,6 +728,25 @@ async fn doctor(config: Config, source: ConfigSource) -> Result<(), Failure> {
             out.push_str(&format!("VRAM probe {}: PROBLEM: {e}\n", pipeline.probe().name()));
         }
     }
+    let openai: Vec<&str> = config
+        .backends
+        .iter()
+        .filter(|(_, b)| !matches!(b, config::BackendConfig::Ollama { .. }))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    out.push_str(&if config.lsp.preload {
+        let skipped = if openai.is_empty() {
+            String::new()
+        } else {
+            format!("; not for {} (OpenAI-compatible: no load call)", openai.join(", "))
+        };
+        format!(
+            "preload: on (lsp.preload): in the editor, the model a selection goes to loads while you pick an \
+             action, and the closing message says when it was already warm{skipped}\n"
+        )
+    } else {
+        "preload: off (lsp.preload)\n".to_string()
+    });
     let (safety, safety_problems) = crate::safety::external::doctor(&config.safety);
     out.push_str(&safety);
     problems += safety_problems;

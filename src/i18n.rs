@@ -47,6 +47,14 @@ pub fn cancelled_by_user(lang: Language) -> &'static str {
 }
 
 /// Code action titles for a task, e.g. "Explain command".
+/// The model was loaded in the background while the user picked the action.
+pub fn preloaded(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "(The model was already warm: loaded while you chose the action.)",
+        Language::De => "(Das Modell war schon geladen: während Sie die Aktion gewählt haben.)",
+    }
+}
+
 /// The VRAM question was closed without picking an answer.
 pub fn vram_question_dismissed(lang: Language) -> &'static str {
     match lang {

@@ -1050,7 +1050,9 @@ fn doctor_all_pulled() {
     assert_eq!((o.code, o.stderr.as_str()), (0, ""), "{o:?}");
     let expected = format!(
         "config: {}: OK\nbackend local ({}): reachable, version 0.13.0\n  fast model {FAST}: pulled (1.1 GB)\n  \
-         code model {CODE}: pulled (1.1 GB)\n  heavy model {HEAVY}: pulled (1.1 GB)\nVRAM probe command: usage 10.0%\n",
+         code model {CODE}: pulled (1.1 GB)\n  heavy model {HEAVY}: pulled (1.1 GB)\nVRAM probe command: usage 10.0%\n\
+         preload: on (lsp.preload): in the editor, the model a selection goes to loads while you pick an action, and \
+         the closing message says when it was already warm\n",
         s.config.display(),
         s.url()
     );

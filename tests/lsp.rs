@@ -835,9 +835,13 @@ async fn preload_warms_the_model_while_the_user_picks() {
             );
             assert!(fake.loaded().contains(&CODE.to_string()), "{name}");
             // Warm now: asking again preloads nothing more.
-            client.code_actions(URI, (2, 2), (2, 33)).await;
+            let actions = client.code_actions(URI, (2, 2), (2, 33)).await;
             tokio::time::sleep(Duration::from_millis(800)).await;
             assert_eq!(empty_chats(&fake).len(), 1, "{name}");
+            // The closing message says the switch was hidden.
+            client.run_action(&actions, "Explain command").await;
+            let message = client.wait_show_message("answered").await;
+            assert!(message.ends_with("(The model was already warm: loaded while you chose the action.)"), "{message}");
         }
     }
 }

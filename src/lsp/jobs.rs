@@ -443,6 +443,11 @@ async fn run(
                     if let Some(cut) = outcome.cut {
                         summary = format!("{summary} {}", i18n::answer_cut(lang, cut));
                     }
+                    let preloaded =
+                        shared.lock().preload.done.iter().any(|(model, at)| model == &d.model && *at <= started);
+                    if preloaded {
+                        summary = format!("{summary} {}", i18n::preloaded(lang));
+                    }
                     (MessageType::INFO, summary)
                 }
                 Err(problem) => {
