@@ -1,5 +1,5 @@
 //! Runs the test fake of Ollama as its own process:
-//! `cargo run --example fake_ollama -- [--port N] [--scenario FILE.json] [--ignore-stdin]`
+//! `cargo run --example fake_ollama -- [--port N] [--scenario FILE.json] [--load-delay SECONDS] [--ignore-stdin]`
 //!
 //! Prints `listening on http://127.0.0.1:PORT` once, then serves until killed
 //! or until stdin reaches EOF, so that a parent that dies takes it down
@@ -16,6 +16,7 @@ use tokio::io::AsyncReadExt;
 
 fn parse_args() -> Result<(u16, fake_ollama::Scenario, bool), String> {
     let (mut port, mut scenario, mut ignore_stdin) = (0, fake_ollama::default_scenario(), false);
+    let mut load_delay_ms = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -29,11 +30,23 @@ fn parse_args() -> Result<(u16, fake_ollama::Scenario, bool), String> {
                 scenario = serde_json::from_str(&text).map_err(|e| format!("{path}: {e}"))?;
             }
             "--ignore-stdin" => ignore_stdin = true,
+            // Simulates loading: the first chat for a model not yet loaded waits this long.
+            "--load-delay" => {
+                let v = args.next().ok_or("--load-delay needs seconds")?;
+                let secs: f64 = v.parse().map_err(|e| format!("bad --load-delay {v:?}: {e}"))?;
+                load_delay_ms = Some((secs * 1000.0) as u64);
+            }
             "-h" | "--help" => {
-                return Err("usage: fake_ollama [--port N] [--scenario FILE.json] [--ignore-stdin]".into());
+                return Err(
+                    "usage: fake_ollama [--port N] [--scenario FILE.json] [--load-delay SECONDS] [--ignore-stdin]"
+                        .into(),
+                );
             }
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if let Some(ms) = load_delay_ms {
+        scenario.load_delay_ms = ms;
     }
     Ok((port, scenario, ignore_stdin))
 }

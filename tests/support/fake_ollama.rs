@@ -2,7 +2,7 @@
 //! plus scripted failures (stalls, mid-stream errors, aborted connections).
 #![allow(dead_code)]
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -26,6 +26,9 @@ pub struct Scenario {
     pub pullable: Vec<FakeModel>,
     /// Names loaded at start (listed by /api/ps).
     pub loaded: Vec<String>,
+    /// Like a real load: a chat for a model that is not loaded waits this long first (a
+    /// second request during the load waits for the same load), then the model is loaded.
+    pub load_delay_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -145,6 +148,9 @@ struct Inner {
     models: Vec<FakeModel>,
     pullable: Vec<FakeModel>,
     loaded: Vec<String>,
+    load_delay: Duration,
+    /// Loads in progress: when each model will be loaded.
+    loading: HashMap<String, Instant>,
     requests: Vec<RecordedRequest>,
     busy_seen: HashSet<String>,
 }
@@ -194,6 +200,7 @@ impl FakeOllama {
             models: scenario.models,
             pullable: scenario.pullable,
             loaded: scenario.loaded,
+            load_delay: Duration::from_millis(scenario.load_delay_ms),
             ..Default::default()
         }));
         let (stop, shutdown) = watch::channel(());
@@ -544,6 +551,17 @@ async fn chat(app: &App, req: &Value, name: &str) -> Response {
     let unload = keep_alive_zero(&req["keep_alive"]);
     let messages = req["messages"].as_array().cloned().unwrap_or_default();
     let canonical = model.name.clone();
+    let ready_at = {
+        let mut inner = app.lock();
+        let loaded = inner.loaded.iter().any(|n| same_model(n, &canonical));
+        let delay = inner.load_delay;
+        (!loaded && !unload && !delay.is_zero())
+            .then(|| *inner.loading.entry(canonical.clone()).or_insert_with(|| Instant::now() + delay))
+    };
+    if let Some(at) = ready_at {
+        tokio::time::sleep_until(at.into()).await;
+        app.lock().loading.remove(&canonical);
+    }
     if messages.is_empty() {
         app.set_loaded(&canonical, !unload);
         let line = json!({"model": name, "created_at": now(), "message": {"role": "assistant", "content": ""},
