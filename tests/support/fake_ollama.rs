@@ -194,8 +194,14 @@ impl FakeOllama {
     }
 
     pub async fn start_on(addr: SocketAddr, scenario: Scenario) -> io::Result<FakeOllama> {
+        use axum::serve::ListenerExt;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        // Real Ollama sets TCP_NODELAY; without it a reply written in pieces waits for the
+        // client's delayed ACK (about 40 ms), which would dwarf what is being timed.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let inner = Arc::new(Mutex::new(Inner {
             models: scenario.models,
             pullable: scenario.pullable,
