@@ -126,7 +126,7 @@ check "vscode: npm run package (.vsix)" vsce_package
 # --- Helix ------------------------------------------------------------------------------
 check "helix: languages.toml test" node --test editors/helix/test/languages.test.mjs
 # Says loudly and passes when no Helix build is available (CI: not in Debian or crates.io).
-check "helix: hx --health bash and Generate in a terminal (tmux)" timeout 300 editors/helix/test/tmux.sh
+check "helix: hx --health bash, Generate, Explain and the VRAM choice in a terminal (tmux)" timeout 300 editors/helix/test/tmux.sh
 
 step "editor tests"
 for name in "${failures[@]+"${failures[@]}"}"; do

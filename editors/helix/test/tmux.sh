@@ -72,6 +72,7 @@ printf 'language: en\nbackends:\n  local: {kind: ollama, url: "%s"}\nvram:\n  pr
   >"$XDG_CONFIG_HOME/llm-router-lsp/config.yaml"
 
 S=hx
+FAST=llama3.2:11b-vision
 keys() { tmux -L "$sock" send-keys -t "$S" "$@"; }
 wait_screen() {
   local want=$1 name=$2 s
@@ -84,6 +85,13 @@ wait_screen() {
   echo "timed out waiting for /$want/:" >&2
   printf '%s\n' "$s" >&2
   return 1
+}
+
+# Quits Helix and waits until its tmux session is gone, so the next case can start its own.
+quit() {
+  keys ":q!" Enter
+  for _ in $(seq 50); do tmux -L "$sock" has-session -t "$S" 2>/dev/null || return 0; sleep 0.1; done
+  tmux -L "$sock" kill-session -t "$S" 2>/dev/null || true
 }
 
 generate() {
@@ -106,9 +114,66 @@ echo start
 find . -type f -size +100M
 echo done'
   [ "$(cat "$work/script.sh")" = "$want" ] || { echo "buffer differs:" >&2; cat "$work/script.sh" >&2; return 1; }
-  keys ":q!" Enter
+  quit
 }
 generate
 result "helix: Generate script from the code action menu" $?
+
+explain() {
+  printf '#!/usr/bin/env bash\necho start\necho done\n' >"$work/explain.sh"
+  tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 "cd '$work' && '$hx_bin' explain.sh"
+  wait_screen 'explain.sh' explain-01-open || return 1
+  sleep 1
+  keys 2gg x Space a
+  wait_screen 'Explain command' explain-02-menu || return 1
+  keys Enter
+  wait_screen "answered in" explain-03-answered || return 1
+  keys Escape
+  sleep 0.3
+  keys ":w" Enter
+  wait_screen 'written' explain-04-written || return 1
+  quit
+  # The explanation lands as comments directly above the explained line; the rest stays.
+  local lines
+  mapfile -t lines <"$work/explain.sh"
+  [ "${lines[0]}" = '#!/usr/bin/env bash' ] && [ "${lines[-1]}" = 'echo done' ] && [ "${lines[-2]}" = 'echo start' ] \
+    && [[ "${lines[1]}" == "# "* ]] || { echo "explain.sh differs:" >&2; cat "$work/explain.sh" >&2; return 1; }
+}
+explain
+result "helix: Explain command from the code action menu" $?
+
+vram_fallback() {
+  # Helix cannot show the VRAM question: the choice comes as code actions on the same range.
+  printf 'language: en\nbackends:\n  local: {kind: ollama, url: "%s"}\nvram:\n  probe: {kind: command, command: [echo, "9000 10000"]}\n' "$url" \
+    >"$XDG_CONFIG_HOME/llm-router-lsp/config.yaml"
+  # The earlier cases loaded the code model; a loaded model costs nothing and asks nothing.
+  "$SERVER" unload >/dev/null 2>&1 || { echo "unload failed" >&2; return 1; }
+  printf '#!/usr/bin/env bash\n# list files larger than 100 MB\necho done\n' >"$work/vram.sh"
+  tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 "cd '$work' && '$hx_bin' vram.sh"
+  wait_screen 'vram.sh' vram-01-open || return 1
+  sleep 1
+  keys 2gg x Space a
+  wait_screen 'Generate script' vram-02-menu || return 1
+  keys Down Enter
+  wait_screen 'VRAM usage is 90.0%' vram-03-question || return 1
+  keys Escape
+  sleep 0.3
+  keys 2gg x Space a
+  wait_screen 'Use fast model' vram-04-choice || return 1
+  keys Down Enter
+  wait_screen "$FAST answered in" vram-05-answered || return 1
+  keys Escape
+  sleep 0.3
+  keys ":w" Enter
+  wait_screen 'written' vram-06-written || return 1
+  quit
+  local want='#!/usr/bin/env bash
+# list files larger than 100 MB
+fast
+echo done'
+  [ "$(cat "$work/vram.sh")" = "$want" ] || { echo "vram.sh differs:" >&2; cat "$work/vram.sh" >&2; return 1; }
+}
+vram_fallback
+result "helix: the VRAM question answered with the fast model from the code actions" $?
 echo "helix-tmux: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
