@@ -105,16 +105,22 @@ pub(super) async fn check_answer(
     let Some(dialect) = applies(request, &answer.text, &code) else {
         return answer;
     };
-    let options = |dialect| {
+    // Where the face lints the document after the edit (the editor), the edit waits only for
+    // what gates it: the structural check, and `bash -n` when tree-sitter-bash sees a syntax
+    // error (then the retry needs bash's own message). A script tree-sitter parses cleanly
+    // gets `bash -n` and shellcheck from the document's lint right after it lands, so a rare
+    // disagreement still shows as a diagnostic; it is just not retried.
+    let options = |dialect, code: &str| {
         let mut o = CheckOptions::new(&settings, dialect);
         if request.shellcheck_later {
             o.shellcheck = crate::safety::ShellcheckMode::Off;
+            o.syntax = !safety::parses_cleanly(code);
         }
         o
     };
     // The check is part of the wait: "answered in" counts it.
     let check_started = Instant::now();
-    let report = safety::check_async(&code, options(dialect)).await;
+    let report = safety::check_async(&code, options(dialect, &code)).await;
     let answer = Answer { processing_time: answer.processing_time + check_started.elapsed(), ..answer };
     let first = CodeCheck { code, dialect, report, retry: None };
     let error = match first.report.syntax_error() {
@@ -135,7 +141,7 @@ pub(super) async fn check_answer(
             let dialect =
                 applies(&Request { shell_by_default: true, ..request.clone() }, &second.text, &code).unwrap_or(dialect);
             let check_started = Instant::now();
-            let report = safety::check_async(&code, options(dialect)).await;
+            let report = safety::check_async(&code, options(dialect, &code)).await;
             second.processing_time += check_started.elapsed();
             let retry =
                 Retry::Answered { model: second.decision.model.clone(), error, fixed: report.syntax_error().is_none() };

@@ -334,17 +334,25 @@ async fn which_answers_are_checked() {
     }
 }
 
-/// The editor's generate waits only for the structural check and `bash -n`; shellcheck's
-/// findings come later from the document's lint. Other faces run it before answering.
+/// The editor's generate waits only for what gates the edit: the structural check, and
+/// `bash -n` only when tree-sitter-bash sees a syntax error (for the retry); shellcheck's
+/// findings and `bash -n` on clean code come later from the document's lint. Other faces
+/// run both before answering.
 #[tokio::test]
-async fn shellcheck_leaves_the_gate_when_the_face_shows_it_later() {
+async fn the_editor_waits_only_for_what_gates_the_edit() {
     use crate::safety::ToolRun;
-    for (later, skipped) in [(true, true), (false, false)] {
-        let s = setup(&[(CODE, Reply::Text("```bash\nls \"$1\"\n```\n"))], 1, &[]);
+    // (shellcheck_later, code, shellcheck skipped, bash -n skipped)
+    let cases = [
+        (true, "```bash\nls \"$1\"\n```\n", true, true),
+        (true, "```bash\nif then fi\n```\n", true, false),
+        (false, "```bash\nls \"$1\"\n```\n", false, false),
+    ];
+    for (later, reply, shellcheck_skipped, syntax_skipped) in cases {
+        let s = setup(&[(CODE, Reply::Text(reply)), (HEAVY, Reply::Text(reply))], 1, &[]);
         let req = Request { shellcheck_later: later, tier: Some(ModelTier::Code), ..request(Task::Generate, "x") };
         let a = s.pipeline.run(&req, &s.consent, &mut Quiet).await.unwrap();
         let report = &a.check.as_ref().expect("checked").report;
-        assert_eq!(report.shellcheck == ToolRun::Skipped, skipped, "later={later}: {:?}", report.shellcheck);
-        assert_ne!(report.syntax, ToolRun::Skipped, "bash -n still gates (later={later})");
+        assert_eq!(report.shellcheck == ToolRun::Skipped, shellcheck_skipped, "later={later} {reply:?}");
+        assert_eq!(report.syntax == ToolRun::Skipped, syntax_skipped, "later={later} {reply:?}: {:?}", report.syntax);
     }
 }

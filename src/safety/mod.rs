@@ -205,6 +205,12 @@ impl<'a> LineIndex<'a> {
     }
 }
 
+/// Whether the script parses without errors in tree-sitter-bash (a full bash grammar): a
+/// cheap, in-process stand-in for `bash -n` where waiting for a process matters.
+pub fn parses_cleanly(script: &str) -> bool {
+    model::parses_cleanly(script)
+}
+
 /// The structural danger check: no processes, no I/O.
 pub fn check_structure(script: &str) -> Vec<Finding> {
     let model = model::build(script);

@@ -320,6 +320,11 @@ fn parse(src: &str) -> Option<Tree> {
     })
 }
 
+/// Whether tree-sitter-bash parses `src` without an error node.
+pub fn parses_cleanly(src: &str) -> bool {
+    parse(src).is_some_and(|tree| !tree.root_node().has_error())
+}
+
 /// Builds the model of `src`.
 pub fn build(src: &str) -> Model {
     let mut model = Model::default();
