@@ -9,6 +9,9 @@ request; lsp-ai: the resolve response). Prints median, min and max per server an
 ratio of the medians. Run through scripts/peer-bench.sh, which builds and installs both.
 
     scripts/peer-bench.py OURS LSP_AI FAKE_OLLAMA [ROUNDS]
+
+Cases: Generate on a one-line description, Explain on one line (both answered at once),
+and Generate with a 300-token answer streamed at 200 tokens/s.
 """
 import json, os, statistics, subprocess, sys, tempfile, threading, time, queue
 
@@ -75,8 +78,13 @@ class Client:
         self.p.kill()
 
 
-def start_fake():
-    scenario = {"models": [{"name": FAST, "reply": "fast"}, {"name": CODE, "reply": REPLY}], "loaded": [FAST, CODE]}
+def start_fake(streamed=False):
+    code = {"name": CODE, "reply": REPLY}
+    if streamed:
+        # 300 tokens at 200 tokens/s: what the server adds on top of a streamed answer.
+        code = {"name": CODE, "reply": "", "chunks": ["```bash\n"] + [f"echo {i}\n" for i in range(298)] + ["```"],
+                "chunk_delay_ms": 5}
+    scenario = {"models": [{"name": FAST, "reply": "fast"}, code], "loaded": [FAST, CODE]}
     f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
     json.dump(scenario, f)
     f.close()
@@ -153,13 +161,14 @@ def stats(xs):
     return statistics.median(ms), min(ms), max(ms)
 
 
-fake, url = start_fake()
 home = tempfile.mkdtemp()
 shellcheck = subprocess.run(["sh", "-c", "command -v shellcheck"], capture_output=True).returncode == 0
-print(f"peer bench: {rounds} rounds per case, interleaved; fake Ollama {url}; shellcheck "
+print(f"peer bench: {rounds} rounds per case, interleaved; shellcheck "
       f"{'installed' if shellcheck else 'not installed'}")
 print(f"{'case':<10} {'llm-router-lsp median (min-max)':<34} {'lsp-ai 0.7.0 median (min-max)':<34} ratio")
-for case in ["generate", "explain"]:
+for name, case, streamed in [("generate", "generate", False), ("explain", "explain", False),
+                             ("streamed", "generate", True)]:
+    fake, url = start_fake(streamed)
     a, b = ours(url, home), lspai(url, case)
     ta, tb = [], []
     for n in range(rounds + 2):
@@ -169,6 +178,6 @@ for case in ["generate", "explain"]:
             tb.append(y)
     a.close()
     b.close()
+    fake.kill()
     (ma, la, ha), (mb, lb, hb) = stats(ta), stats(tb)
-    print(f"{case:<10} {f'{ma:.1f} ms ({la:.1f}-{ha:.1f})':<34} {f'{mb:.1f} ms ({lb:.1f}-{hb:.1f})':<34} {ma / mb:.2f}")
-fake.kill()
+    print(f"{name:<10} {f'{ma:.1f} ms ({la:.1f}-{ha:.1f})':<34} {f'{mb:.1f} ms ({lb:.1f}-{hb:.1f})':<34} {ma / mb:.2f}")

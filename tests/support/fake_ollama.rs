@@ -644,8 +644,12 @@ fn stream_chat(app: App, job: Job, unload: bool) -> Response {
 /// Returns early (None) once the client has gone away.
 async fn produce(tx: &mpsc::Sender<Chunk>, job: &Job) -> Option<()> {
     let send = |line: String| async move { tx.send(Ok(Bytes::from(line))).await.ok() };
+    // Chunk i at start + (i + 1) × delay, not delay after the previous one: timer slack must
+    // not add up over hundreds of chunks (a streamed and an unstreamed answer take as long).
+    let start = tokio::time::Instant::now();
     for i in 0..job.stop_after() {
-        tokio::time::sleep(Duration::from_millis(job.model.chunk_delay_ms)).await;
+        let due = start + Duration::from_millis(job.model.chunk_delay_ms) * (i as u32 + 1);
+        tokio::time::sleep_until(due).await;
         send(format!("{}\n", job.chunk(i))).await?;
     }
     match &job.model.behaviour {
