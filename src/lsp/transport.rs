@@ -20,8 +20,6 @@
 //! never interleave with tower-lsp-server's.
 
 use std::collections::HashSet;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -54,7 +52,9 @@ pub enum Ending {
 /// What to do with one decoded message.
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
-    Forward,
+    /// Pass it on; the method, for requests and notifications (`shutdown` and `exit` are
+    /// tracked here).
+    Forward(Option<String>),
     /// Answer the client with this error response and drop the message.
     Reply(Value),
     /// Drop silently (a malformed notification or response: nobody waits for an answer).
@@ -114,21 +114,15 @@ pub fn judge(body: &[u8]) -> Verdict {
                     None => Verdict::Drop("a notification whose params are not structured"),
                 };
             }
-            Verdict::Forward
+            Verdict::Forward(Some(method.clone()))
         }
         Some(_) => Verdict::Reply(error(reply_id, INVALID_REQUEST, "Invalid Request: \"method\" must be a string")),
         None if map.contains_key("result") || map.contains_key("error") => {
             // A response to one of our requests. Without a usable id nobody can take it.
-            if id_ok { Verdict::Forward } else { Verdict::Drop("a response without a usable id") }
+            if id_ok { Verdict::Forward(None) } else { Verdict::Drop("a response without a usable id") }
         }
         None => Verdict::Reply(error(reply_id, INVALID_REQUEST, "Invalid Request: no \"method\"")),
     }
-}
-
-/// Whether a forwarded message is the given request or notification.
-fn method_of(body: &[u8]) -> Option<String> {
-    let v: Value = serde_json::from_slice(body).ok()?;
-    v.get("method")?.as_str().map(str::to_string)
 }
 
 /// Frames incoming bytes. Pure state over a buffer, so every resynchronisation rule is
@@ -304,7 +298,7 @@ where
     let mut framer = Framer::new(max_frame);
     let mut log = OnceLog(HashSet::new());
     let mut chunk = vec![0u8; 64 * 1024];
-    let shutdown_seen = AtomicBool::new(false);
+    let mut shutdown_seen = false;
     loop {
         // Drain every complete frame before reading more.
         loop {
@@ -316,10 +310,10 @@ where
                     let _ = replies.send(frame(reply.to_string().as_bytes())).await;
                 }
                 Frame::Message(body) => match judge(&body) {
-                    Verdict::Forward => {
-                        match method_of(&body).as_deref() {
-                            Some("shutdown") => shutdown_seen.store(true, Ordering::Relaxed),
-                            Some("exit") if !shutdown_seen.load(Ordering::Relaxed) => {
+                    Verdict::Forward(method) => {
+                        match method.as_deref() {
+                            Some("shutdown") => shutdown_seen = true,
+                            Some("exit") if !shutdown_seen => {
                                 tracing::warn!("exit without shutdown: ending with exit code 1");
                                 return Ending::ExitWithoutShutdown;
                             }
@@ -425,25 +419,19 @@ where
     let (server_out, from_server) = tokio::io::duplex(1 << 20);
     let (reply_tx, reply_rx) = mpsc::channel(64);
     let writer = tokio::spawn(write_client(from_server, reply_rx, output));
-    let ending = Arc::new(std::sync::Mutex::new(Ending::Clean));
-    let reader = {
-        let ending = ending.clone();
-        tokio::spawn(async move {
-            let e = read_client(input, to_server, reply_tx, max_frame).await;
-            if let Ok(mut slot) = ending.lock() {
-                *slot = e;
-            }
-        })
-    };
+    let reader = tokio::spawn(read_client(input, to_server, reply_tx, max_frame));
     serve(server_in, server_out).await;
     // tower-lsp-server returns after `exit` or when its input ends; the reader may still
-    // wait on stdin, which the client keeps open.
-    if !reader.is_finished() {
+    // wait on stdin, which the client keeps open: then the session ended cleanly, and the
+    // reader goes (closing the reply channel, so the writer can finish).
+    let ending = if reader.is_finished() {
+        reader.await.unwrap_or(Ending::Clean)
+    } else {
         reader.abort();
-    }
-    let _ = reader.await;
+        Ending::Clean
+    };
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
-    ending.lock().map(|e| *e).unwrap_or(Ending::Clean)
+    ending
 }
 
 #[cfg(test)]
@@ -538,7 +526,7 @@ mod tests {
 
     fn verdict(body: &str) -> String {
         match judge(body.as_bytes()) {
-            Verdict::Forward => "forward".into(),
+            Verdict::Forward(_) => "forward".into(),
             Verdict::Drop(_) => "drop".into(),
             Verdict::Reply(v) => format!("{} {}", v["error"]["code"], v["id"]),
         }
