@@ -132,8 +132,10 @@ impl LanguageServer for RouterLanguageServer {
     }
 
     async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
-        let actions = self.shared.code_actions(&params.text_document.uri, params.range);
-        preload::after_code_actions(&self.shared, &params.text_document.uri, params.range);
+        let (actions, decision) = self.shared.code_actions(&params.text_document.uri, params.range);
+        if let Some(decision) = decision {
+            preload::schedule(&self.shared, decision);
+        }
         Ok(Some(actions))
     }
 

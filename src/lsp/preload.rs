@@ -13,12 +13,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tower_lsp_server::ls_types::{Range, Uri};
-
 use super::state::Shared;
 use crate::actions::Preload;
-use crate::router::RouteRequest;
-use crate::vocab::Task;
+use crate::router::RouteDecision;
 
 /// How long the selection must stay put before a preload starts.
 pub const SETTLE: Duration = Duration::from_millis(300);
@@ -32,25 +29,15 @@ pub struct PreloadState {
     pub done: Vec<(String, Instant)>,
 }
 
-pub fn after_code_actions(shared: &Arc<Shared>, uri: &Uri, range: Range) {
-    let (decision, generation) = {
+/// After a code action request: preloads `decision`'s model once the selection settles.
+pub fn schedule(shared: &Arc<Shared>, decision: RouteDecision) {
+    let generation = {
         let mut s = shared.lock();
         if !s.config.lsp.preload {
             return;
         }
-        let Some(doc) = s.documents.get(uri) else {
-            return;
-        };
-        let selection = doc.line_selection(&range);
-        let text = doc.lines(selection.start, selection.end).join("\n");
-        if text.trim().is_empty() {
-            return;
-        }
-        let count = crate::router::tokens::is_loaded() && text.len() <= 64 * 1024;
-        let request = RouteRequest { task: Task::Explain, language: Some(&doc.language_id), tier: None };
-        let decision = s.pipeline.router().decide_with(&text, &request, count);
         s.preload.generation += 1;
-        (decision, s.preload.generation)
+        s.preload.generation
     };
     let shared = Arc::clone(shared);
     tokio::spawn(async move {

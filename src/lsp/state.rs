@@ -15,7 +15,7 @@ use crate::actions::Pipeline;
 use crate::actions::edits::LineSelection;
 use crate::config::{self, Config, Environment, FileConfig};
 use crate::i18n;
-use crate::router::RouteRequest;
+use crate::router::{RouteDecision, RouteRequest};
 use crate::vocab::Task;
 
 /// What the client can do, read once from `initialize`.
@@ -195,10 +195,12 @@ impl Shared {
 
     /// The actions for a range. Calls no model and loads nothing slow: the route for the
     /// title counts tokens only when the tokenizer is already loaded.
-    pub fn code_actions(&self, uri: &Uri, range: Range) -> Vec<CodeActionOrCommand> {
+    /// Also returns the decision for the selection's content (the Explain one), which the
+    /// preload acts on.
+    pub fn code_actions(&self, uri: &Uri, range: Range) -> (Vec<CodeActionOrCommand>, Option<RouteDecision>) {
         let s = self.lock();
         let Some(doc) = s.documents.get(uri) else {
-            return Vec::new();
+            return (Vec::new(), None);
         };
         let config = Arc::clone(&s.config);
         let lang = config.language;
@@ -228,7 +230,7 @@ impl Shared {
         }
         let text = doc.lines(selection.start, selection.end).join("\n");
         if text.trim().is_empty() {
-            return actions;
+            return (actions, None);
         }
         let router = s.pipeline.router();
         // The tokenizer (about 30 MB) is loaded only once a text long enough to need a count
@@ -237,22 +239,21 @@ impl Shared {
             crate::router::tokens::warm_up_in_background();
         }
         let count = crate::router::tokens::is_loaded() && text.len() <= 64 * 1024;
+        let mut content_decision = None;
         for task in [Task::Explain, Task::Generate, Task::Ask] {
             let mut title = i18n::action_title(task, lang).to_string();
-            if config.lsp.show_model_in_titles {
-                let decision = router.decide_with(
-                    &text,
-                    &RouteRequest { task, language: Some(&doc.language_id), tier: None },
-                    count,
-                );
-                // Without a count, a long text's tier is not known yet: say nothing rather than guess.
-                if count || text.len() <= config.routing.token_threshold {
-                    title.push_str(&format!(" ({})", decision.model));
-                }
+            let decision =
+                router.decide_with(&text, &RouteRequest { task, language: Some(&doc.language_id), tier: None }, count);
+            // Without a count, a long text's tier is not known yet: say nothing rather than guess.
+            if config.lsp.show_model_in_titles && (count || text.len() <= config.routing.token_threshold) {
+                title.push_str(&format!(" ({})", decision.model));
             }
             actions.push(command_action(title, super::jobs::command_of(task), args.clone()));
+            if task == Task::Explain {
+                content_decision = Some(decision);
+            }
         }
-        actions
+        (actions, content_decision)
     }
 
     pub fn register_job(&self, uri: Uri, token: Option<ProgressToken>, cancel: CancellationToken) -> u64 {
