@@ -93,6 +93,31 @@ pub fn repeating(text: &str) -> bool {
     false
 }
 
+/// A proxy's or another server's HTML page where an API answer was expected: the error
+/// that says so, naming the API that was expected.
+pub(crate) fn web_page_error(response: &reqwest::Response, address: &str, api: &str) -> Option<BackendError> {
+    let html = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    html.then(|| BackendError::Http {
+        address: address.to_string(),
+        status: response.status().as_u16(),
+        message: format!("answered with a web page, not {api}: check the backend's url"),
+    })
+}
+
+/// A read error in the middle of an answer: bytes that are not UTF-8 are a malformed
+/// answer; anything else is a lost connection.
+pub(crate) fn read_error(model: &str, address: &str, error: std::io::Error) -> BackendError {
+    if error.kind() == std::io::ErrorKind::InvalidData {
+        BackendError::Malformed { model: model.to_string(), line: "(a line that is not UTF-8)".into() }
+    } else {
+        BackendError::Disconnected { model: model.to_string(), address: address.to_string(), source: Box::new(error) }
+    }
+}
+
 /// Calls [`repeating`] every so often, not on every piece.
 #[derive(Debug, Default)]
 pub struct RepetitionGuard {

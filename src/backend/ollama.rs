@@ -109,15 +109,6 @@ impl OllamaBackend {
     }
 }
 
-/// A proxy's or another server's HTML page where an API answer was expected.
-pub(super) fn is_web_page(response: &reqwest::Response) -> bool {
-    response
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"))
-}
-
 /// NDJSON lines of a response body, each bounded in length.
 fn ndjson_lines(response: reqwest::Response) -> FramedRead<impl tokio::io::AsyncRead, LinesCodec> {
     let reader = StreamReader::new(response.bytes_stream().map_err(std::io::Error::other));
@@ -226,12 +217,8 @@ impl Backend for OllamaBackend {
         let response = tokio::time::timeout(request.timeout, self.post_with_busy_retry("/api/chat", &body, model))
             .await
             .map_err(|_| first_token_timeout())??;
-        if is_web_page(&response) {
-            return Err(BackendError::Http {
-                address: self.base.clone(),
-                status: response.status().as_u16(),
-                message: "answered with a web page, not Ollama's API: check the backend's url".into(),
-            });
+        if let Some(e) = super::web_page_error(&response, &self.base, "Ollama's API") {
+            return Err(e);
         }
         let mut lines = ndjson_lines(response);
         let mut text = String::new();
@@ -248,19 +235,7 @@ impl Backend for OllamaBackend {
                         line: format!("(a line over {MAX_LINE} bytes)"),
                     });
                 }
-                Some(Err(LinesCodecError::Io(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Err(BackendError::Malformed {
-                        model: model.to_string(),
-                        line: "(a line that is not UTF-8)".into(),
-                    });
-                }
-                Some(Err(LinesCodecError::Io(e))) => {
-                    return Err(BackendError::Disconnected {
-                        model: model.to_string(),
-                        address: self.base.clone(),
-                        source: Box::new(e),
-                    });
-                }
+                Some(Err(LinesCodecError::Io(e))) => return Err(super::read_error(model, &self.base, e)),
                 None => {
                     return Err(BackendError::Disconnected {
                         model: model.to_string(),

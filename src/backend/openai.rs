@@ -240,12 +240,8 @@ impl Backend for OpenAiBackend {
             }
         };
         let response = tokio::time::timeout(request.timeout, send).await.map_err(|_| first_token_timeout())??;
-        if super::ollama::is_web_page(&response) {
-            return Err(BackendError::Http {
-                address: self.base.clone(),
-                status: response.status().as_u16(),
-                message: "answered with a web page, not an OpenAI-compatible API: check the backend's url".into(),
-            });
+        if let Some(e) = super::web_page_error(&response, &self.base, "an OpenAI-compatible API") {
+            return Err(e);
         }
         let mut events = Box::pin(sse_events(response));
         let mut text = String::new();
@@ -264,19 +260,7 @@ impl Backend for OpenAiBackend {
                         line: format!("(an event or line over {MAX_EVENT} bytes)"),
                     });
                 }
-                Some(Err(SseError::Io(e))) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Err(BackendError::Malformed {
-                        model: model.to_string(),
-                        line: "(a line that is not UTF-8)".into(),
-                    });
-                }
-                Some(Err(SseError::Io(e))) => {
-                    return Err(BackendError::Disconnected {
-                        model: model.to_string(),
-                        address: self.base.clone(),
-                        source: e.to_string().into(),
-                    });
-                }
+                Some(Err(SseError::Io(e))) => return Err(super::read_error(model, &self.base, e)),
                 // Some servers end the stream after the finishing chunk without `[DONE]`.
                 None if finished => break,
                 None => {
