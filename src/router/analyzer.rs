@@ -245,7 +245,7 @@ fn contains_phrase(text: &str, phrase: &str) -> bool {
         .any(|(i, m)| !is_word(text[..i].chars().next_back()) && !is_word(text[i + m.len()..].chars().next()))
 }
 
-fn prefix_at_char_boundary(text: &str, max: usize) -> &str {
+pub(crate) fn prefix_at_char_boundary(text: &str, max: usize) -> &str {
     if text.len() <= max {
         return text;
     }

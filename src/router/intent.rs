@@ -45,7 +45,7 @@ pub enum FeatureKind {
 /// caller counts each bucket once). `text` in the callback is the word, the pair or the
 /// n-gram as it appears, lowercased.
 pub fn features(text: &str, mut emit: impl FnMut(usize, FeatureKind, &str)) {
-    let scanned = prefix(text, SCAN_LIMIT);
+    let scanned = super::analyzer::prefix_at_char_boundary(text, SCAN_LIMIT);
     let lower = scanned.to_lowercase();
     let mut previous: Option<&str> = None;
     let mut padded = String::with_capacity(64);
@@ -111,38 +111,20 @@ pub fn features(text: &str, mut emit: impl FnMut(usize, FeatureKind, &str)) {
     }
 }
 
-fn prefix(text: &str, limit: usize) -> &str {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+/// FNV-1a: simple enough to reproduce anywhere, and the same on every platform.
+fn fnv1a(bytes: impl Iterator<Item = u8>) -> u64 {
+    bytes.fold(0xcbf2_9ce4_8422_2325, |h, byte| (h ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
-/// FNV-1a over a kind tag and the feature's bytes: simple enough to reproduce anywhere, and
-/// the same on every platform.
+/// A feature's bucket: its kind tag and bytes, hashed.
 fn bucket(kind: &[u8], a: &[u8], b: &[u8]) -> usize {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &byte in kind.iter().chain([0xffu8].iter()).chain(a).chain([0xfeu8].iter()).chain(b) {
-        h ^= u64::from(byte);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h as usize) & (BUCKETS - 1)
+    let bytes = kind.iter().chain(&[0xff]).chain(a).chain(&[0xfe]).chain(b).copied();
+    (fnv1a(bytes) as usize) & (BUCKETS - 1)
 }
 
-/// FNV-1a 64 over bytes, for the training data's fingerprint.
+/// The training data's fingerprint: each part, then its length.
 pub fn fingerprint(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &byte in part.iter().chain((part.len() as u64).to_le_bytes().iter()) {
-            h ^= u64::from(byte);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    h
+    fnv1a(parts.iter().flat_map(|part| part.iter().copied().chain((part.len() as u64).to_le_bytes())))
 }
 
 /// The distinct buckets of a text and the value each gets (1/√n, so long texts do not
