@@ -120,13 +120,19 @@ def lspai(url, case):
     return Client([lspai_bin], env, options)
 
 
-def time_ours(c, case, n):
+def open_with_actions(c, case, n):
+    """Opens a fresh document for round n and returns the code actions on its second line."""
     uri = f"file:///bench/{case}{n}.sh"
     c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "shellscript", "version": 1,
                                                        "text": text_for(case)}})
     rng = {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 30}}
     actions = c.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": rng,
                                                    "context": {"diagnostics": []}})["result"]
+    return actions
+
+
+def time_ours(c, case, n):
+    actions = open_with_actions(c, case, n)
     title = {"generate": "Generate script", "explain": "Explain command"}[case]
     action = next(a for a in actions if a["title"].startswith(title))
     cmd = action.get("command", action)
@@ -140,12 +146,7 @@ def time_ours(c, case, n):
 
 
 def time_lspai(c, case, n):
-    uri = f"file:///bench/{case}{n}.sh"
-    c.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "shellscript", "version": 1,
-                                                       "text": text_for(case)}})
-    rng = {"start": {"line": 1, "character": 0}, "end": {"line": 1, "character": 30}}
-    actions = c.request("textDocument/codeAction", {"textDocument": {"uri": uri}, "range": rng,
-                                                   "context": {"diagnostics": []}})["result"]
+    actions = open_with_actions(c, case, n)
     action = actions[0]
     start = time.perf_counter()
     i = c.next_id
