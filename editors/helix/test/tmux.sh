@@ -94,45 +94,49 @@ quit() {
   tmux -L "$sock" kill-session -t "$S" 2>/dev/null || true
 }
 
-generate() {
-  printf '#!/usr/bin/env bash\necho start\n# list files larger than 100 MB\necho done\n' >"$work/script.sh"
-  tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 "cd '$work' && '$hx_bin' script.sh"
-  wait_screen 'script.sh' generate-01-open || return 1
+# Opens FILE (in $work) in Helix in a fresh tmux session; CAPTURE names the screen capture.
+open_in_helix() {
+  tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 "cd '$work' && '$hx_bin' $1"
+  wait_screen "$1" "$2" || return 1
   sleep 1 # the server starting
-  keys 3gg x Space a
-  wait_screen 'Generate script' generate-02-menu || return 1
-  keys Down Enter
-  wait_screen "$CODE answered in" generate-03-answered || return 1
+}
+
+# Leaves insert/select mode, writes the file and quits Helix.
+save_and_quit() {
   # Escape and ":" sent together read as Alt-:, so apart.
   keys Escape
   sleep 0.3
   keys ":w" Enter
-  wait_screen 'written' generate-04-written || return 1
+  wait_screen 'written' "$1" || return 1
+  quit
+}
+
+generate() {
+  printf '#!/usr/bin/env bash\necho start\n# list files larger than 100 MB\necho done\n' >"$work/script.sh"
+  open_in_helix script.sh generate-01-open || return 1
+  keys 3gg x Space a
+  wait_screen 'Generate script' generate-02-menu || return 1
+  keys Down Enter
+  wait_screen "$CODE answered in" generate-03-answered || return 1
+  save_and_quit generate-04-written || return 1
   local want='#!/usr/bin/env bash
 echo start
 # list files larger than 100 MB
 find . -type f -size +100M
 echo done'
   [ "$(cat "$work/script.sh")" = "$want" ] || { echo "buffer differs:" >&2; cat "$work/script.sh" >&2; return 1; }
-  quit
 }
 generate
 result "helix: Generate script from the code action menu" $?
 
 explain() {
   printf '#!/usr/bin/env bash\necho start\necho done\n' >"$work/explain.sh"
-  tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 "cd '$work' && '$hx_bin' explain.sh"
-  wait_screen 'explain.sh' explain-01-open || return 1
-  sleep 1
+  open_in_helix explain.sh explain-01-open || return 1
   keys 2gg x Space a
   wait_screen 'Explain command' explain-02-menu || return 1
   keys Enter
   wait_screen "answered in" explain-03-answered || return 1
-  keys Escape
-  sleep 0.3
-  keys ":w" Enter
-  wait_screen 'written' explain-04-written || return 1
-  quit
+  save_and_quit explain-04-written || return 1
   # The explanation lands as comments directly above the explained line; the rest stays.
   local lines
   mapfile -t lines <"$work/explain.sh"
@@ -149,9 +153,7 @@ vram_fallback() {
   # The earlier cases loaded the code model; a loaded model costs nothing and asks nothing.
   "$SERVER" unload >/dev/null 2>&1 || { echo "unload failed" >&2; return 1; }
   printf '#!/usr/bin/env bash\n# list files larger than 100 MB\necho done\n' >"$work/vram.sh"
-  tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 "cd '$work' && '$hx_bin' vram.sh"
-  wait_screen 'vram.sh' vram-01-open || return 1
-  sleep 1
+  open_in_helix vram.sh vram-01-open || return 1
   keys 2gg x Space a
   wait_screen 'Generate script' vram-02-menu || return 1
   keys Down Enter
@@ -162,11 +164,7 @@ vram_fallback() {
   wait_screen 'Use fast model' vram-04-choice || return 1
   keys Down Enter
   wait_screen "$FAST answered in" vram-05-answered || return 1
-  keys Escape
-  sleep 0.3
-  keys ":w" Enter
-  wait_screen 'written' vram-06-written || return 1
-  quit
+  save_and_quit vram-06-written || return 1
   local want='#!/usr/bin/env bash
 # list files larger than 100 MB
 fast
