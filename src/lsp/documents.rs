@@ -13,9 +13,6 @@ pub struct Document {
     pub rope: Rope,
     pub version: i32,
     pub language_id: String,
-    /// Which `didOpen` this is: a reopened document starts again at version 1, so the
-    /// version alone cannot tell an edit's target from a new text under the same URI.
-    pub opened: u64,
     /// Running jobs' selected lines, moved through every change; `None` once a change
     /// touched them.
     anchors: HashMap<u64, Option<LineSelection>>,
@@ -23,13 +20,7 @@ pub struct Document {
 
 impl Document {
     pub fn new(text: &str, version: i32, language_id: &str) -> Self {
-        Self {
-            rope: Rope::from_str(text),
-            version,
-            language_id: language_id.to_string(),
-            opened: 0,
-            anchors: HashMap::new(),
-        }
+        Self { rope: Rope::from_str(text), version, language_id: language_id.to_string(), anchors: HashMap::new() }
     }
 
     /// Applies one change of `didChange` (a range edit, or the whole text), moving the
@@ -181,14 +172,13 @@ impl Document {
 #[derive(Debug, Default)]
 pub struct Documents {
     docs: HashMap<Uri, Document>,
-    opens: u64,
     anchors: u64,
 }
 
 impl Documents {
-    pub fn open(&mut self, uri: Uri, mut doc: Document) {
-        self.opens += 1;
-        doc.opened = self.opens;
+    /// A reopened document replaces the old one and with it the old anchors: a job that
+    /// began before the close finds its selection gone (version 1 again proves nothing).
+    pub fn open(&mut self, uri: Uri, doc: Document) {
         self.docs.insert(uri, doc);
     }
 
