@@ -247,3 +247,46 @@ mod tests {
         assert_eq!(ConsentAnswer::from_title("Maybe"), None);
     }
 }
+
+/// Why an edit the server sent did not land (the answer itself is kept in the log).
+pub fn edit_not_answered(lang: Language, seconds: u64) -> String {
+    match lang {
+        Language::En => format!(
+            "The editor did not answer the edit (workspace/applyEdit) within {seconds} s; the answer is in the server log."
+        ),
+        Language::De => format!(
+            "Der Editor hat die Änderung (workspace/applyEdit) nicht binnen {seconds} s beantwortet; die Antwort steht im Server-Log."
+        ),
+    }
+}
+
+pub fn edit_refused(lang: Language, why: &str) -> String {
+    match lang {
+        Language::En => format!("The editor refused the edit ({why}); the answer is in the server log."),
+        Language::De => format!("Der Editor hat die Änderung abgelehnt ({why}); die Antwort steht im Server-Log."),
+    }
+}
+
+/// How a request's progress ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressEnd {
+    Answered,
+    Cancelled,
+    WaitingForChoice,
+    Failed,
+}
+
+/// The end of a request's progress: the few words an editor shows beside its spinner.
+pub fn progress_end(lang: Language, end: ProgressEnd, model: &str) -> String {
+    use ProgressEnd::*;
+    match (lang, end) {
+        (Language::En, Answered) => format!("{model} answered"),
+        (Language::En, Cancelled) => "Cancelled".into(),
+        (Language::En, WaitingForChoice) => "Waiting for a choice".into(),
+        (Language::En, Failed) => "Failed".into(),
+        (Language::De, Answered) => format!("{model} hat geantwortet"),
+        (Language::De, Cancelled) => "Abgebrochen".into(),
+        (Language::De, WaitingForChoice) => "Wartet auf eine Auswahl".into(),
+        (Language::De, Failed) => "Fehlgeschlagen".into(),
+    }
+}

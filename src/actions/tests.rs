@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::*;
 use crate::backend::{
-    AvailableModel, Backend, BackendError, Backends, ChatRequest, ChatResponse, LoadedModel, PullProgress,
+    AvailableModel, Backend, BackendError, BackendKind, Backends, ChatRequest, ChatResponse, LoadedModel, PullProgress,
 };
 use crate::config::{Config, Environment};
 use crate::safety::Category;
@@ -74,7 +74,9 @@ impl Backend for ScriptedBackend {
                 Ok(ChatResponse { text: text.into(), cut: None, confidence: None, eval_count: None })
             }
             Some(Reply::Fails) => Err(BackendError::StreamError { model, message: "out of memory".into() }),
-            Some(Reply::Missing) => Err(BackendError::ModelNotFound { model, address: self.address().into() }),
+            Some(Reply::Missing) => {
+                Err(BackendError::ModelNotFound { kind: BackendKind::Ollama, model, address: self.address().into() })
+            }
             Some(Reply::Hangs) => std::future::pending().await,
             None => panic!("no reply scripted for {model}"),
         }

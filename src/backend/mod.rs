@@ -170,17 +170,62 @@ pub enum TimeoutPhase {
     Silence,
 }
 
-/// Backend failures, each with what the user can do about it.
+/// Which kind of server a backend talks to. A failure is one variant whatever the kind; the
+/// kind only changes what the user is told to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Ollama,
+    OpenAiCompatible,
+}
+
+impl BackendKind {
+    fn server(self) -> &'static str {
+        match self {
+            BackendKind::Ollama => "Ollama",
+            BackendKind::OpenAiCompatible => "the OpenAI-compatible server",
+        }
+    }
+
+    fn start_hint(self) -> &'static str {
+        match self {
+            BackendKind::Ollama => "start it with `ollama serve` (or set OLLAMA_HOST / the backend's url)",
+            BackendKind::OpenAiCompatible => "is it running? (check the backend's url)",
+        }
+    }
+
+    // The sentences predate the merged variant; scripts and users match on them, so each kind
+    // keeps its own.
+    fn model_not_found(self, model: &str, address: &str) -> String {
+        match self {
+            BackendKind::Ollama => format!(
+                "model {model} is not available at {address}: run `ollama pull {model}` or `llm-router-lsp pull`"
+            ),
+            BackendKind::OpenAiCompatible => {
+                format!("the server at {address} has no model {model}: check the tier's `name` against its /v1/models")
+            }
+        }
+    }
+}
+
+/// What a backend cannot do at all, by kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Pull,
+    Unload,
+}
+
+/// Backend failures, one variant per failure, each with what the user can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
-    #[error("cannot reach Ollama at {address}: start it with `ollama serve` (or set OLLAMA_HOST / the backend's url)")]
+    #[error("cannot reach {} at {address}: {}", kind.server(), kind.start_hint())]
     Unreachable {
+        kind: BackendKind,
         address: String,
         #[source]
         source: reqwest::Error,
     },
-    #[error("model {model} is not available at {address}: run `ollama pull {model}` or `llm-router-lsp pull`")]
-    ModelNotFound { model: String, address: String },
+    #[error("{}", kind.model_not_found(model, address))]
+    ModelNotFound { kind: BackendKind, model: String, address: String },
     #[error("{address} is busy (its request queue is full); try again in a moment")]
     Busy { address: String },
     #[error("{model} did not start answering within {} s (timeout of its tier)", .after.as_secs())]
@@ -200,30 +245,35 @@ pub enum BackendError {
     },
     #[error("{address} answered HTTP {status}: {message}")]
     Http { address: String, status: u16, message: String },
-    #[error("cannot reach the OpenAI-compatible server at {address}: is it running? (check the backend's url)")]
-    ServerUnreachable {
-        address: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("the server at {address} has no model {model}: check the tier's `name` against its /v1/models")]
-    ServerModelNotFound { model: String, address: String },
     #[error("{address} refused the request (HTTP {status}): {hint}")]
     Unauthorized { address: String, status: u16, hint: String },
-    #[error("{0}")]
-    Unsupported(String),
+    #[error("the API key in the environment variable {variable} cannot be sent: it contains a control character")]
+    UnsendableApiKey { variable: String },
+    #[error("{address} cannot {} {model}: {}", operation.verb(), operation.hint())]
+    NotSupported { operation: Operation, model: String, address: String },
+}
+
+impl Operation {
+    fn verb(self) -> &'static str {
+        match self {
+            Operation::Pull => "pull",
+            Operation::Unload => "unload",
+        }
+    }
+
+    // Only OpenAI-compatible servers lack these today, so the hint speaks of them.
+    fn hint(self) -> &'static str {
+        match self {
+            Operation::Pull => "load it in that server (OpenAI-compatible servers have no pull)",
+            Operation::Unload => "OpenAI-compatible servers manage their own memory",
+        }
+    }
 }
 
 impl BackendError {
     /// The model cannot be used at all (not pulled, server down): the fast model may stand in.
     pub fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            BackendError::Unreachable { .. }
-                | BackendError::ModelNotFound { .. }
-                | BackendError::ServerUnreachable { .. }
-                | BackendError::ServerModelNotFound { .. }
-        )
+        matches!(self, BackendError::Unreachable { .. } | BackendError::ModelNotFound { .. })
     }
 }
 

@@ -10,7 +10,7 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
 use super::{
-    AvailableModel, Backend, BackendError, ChatRequest, ChatResponse, LoadedModel, PullProgress,
+    AvailableModel, Backend, BackendError, BackendKind, ChatRequest, ChatResponse, LoadedModel, PullProgress,
     confidence_from_logprobs,
 };
 
@@ -46,7 +46,7 @@ impl OllamaBackend {
     }
 
     fn unreachable(&self, source: reqwest::Error) -> BackendError {
-        BackendError::Unreachable { address: self.base.clone(), source }
+        BackendError::Unreachable { kind: BackendKind::Ollama, address: self.base.clone(), source }
     }
 
     /// Maps a non-success status to the error that tells the user what to do.
@@ -64,7 +64,11 @@ impl OllamaBackend {
             .map(|e| e.error)
             .unwrap_or_else(|_| body.trim().chars().take(300).collect());
         Err(match (status.as_u16(), model) {
-            (404, Some(m)) => BackendError::ModelNotFound { model: m.to_string(), address: self.base.clone() },
+            (404, Some(m)) => BackendError::ModelNotFound {
+                kind: BackendKind::Ollama,
+                model: m.to_string(),
+                address: self.base.clone(),
+            },
             (503, _) => BackendError::Busy { address: self.base.clone() },
             (s, _) => BackendError::Http { address: self.base.clone(), status: s, message },
         })

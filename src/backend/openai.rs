@@ -11,8 +11,8 @@ use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 use tokio_util::io::StreamReader;
 
 use super::{
-    AvailableModel, Backend, BackendError, ChatRequest, ChatResponse, LoadedModel, PullProgress,
-    confidence_from_logprobs,
+    AvailableModel, Backend, BackendError, BackendKind, ChatRequest, ChatResponse, LoadedModel, Operation,
+    PullProgress, confidence_from_logprobs,
 };
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -106,10 +106,10 @@ impl OpenAiBackend {
     /// header value; that is the key's fault, not the server's.
     fn send_error(&self, source: reqwest::Error) -> BackendError {
         match &self.api_key_env {
-            Some(name) if source.is_builder() && self.api_key().is_some() => BackendError::Unsupported(format!(
-                "the API key in the environment variable {name} cannot be sent: it contains a control character"
-            )),
-            _ => BackendError::ServerUnreachable { address: self.base.clone(), source },
+            Some(name) if source.is_builder() && self.api_key().is_some() => {
+                BackendError::UnsendableApiKey { variable: name.clone() }
+            }
+            _ => BackendError::Unreachable { kind: BackendKind::OpenAiCompatible, address: self.base.clone(), source },
         }
     }
 
@@ -144,7 +144,9 @@ impl OpenAiBackend {
         let address = self.base.clone();
         Err(match (status.as_u16(), model) {
             (401 | 403, _) => BackendError::Unauthorized { address, status: status.as_u16(), hint: self.auth_hint() },
-            (404, Some(m)) => BackendError::ServerModelNotFound { model: m.to_string(), address },
+            (404, Some(m)) => {
+                BackendError::ModelNotFound { kind: BackendKind::OpenAiCompatible, model: m.to_string(), address }
+            }
             (429 | 503, _) => BackendError::Busy { address },
             (s, _) => BackendError::Http { address, status: s, message },
         })
@@ -343,10 +345,11 @@ impl Backend for OpenAiBackend {
     }
 
     async fn unload(&self, model: &str) -> Result<(), BackendError> {
-        Err(BackendError::Unsupported(format!(
-            "{} cannot unload {model}: OpenAI-compatible servers manage their own memory",
-            self.base
-        )))
+        Err(BackendError::NotSupported {
+            operation: Operation::Unload,
+            model: model.to_string(),
+            address: self.base.clone(),
+        })
     }
 
     async fn pull(
@@ -354,10 +357,11 @@ impl Backend for OpenAiBackend {
         model: &str,
         _on_progress: &mut (dyn for<'p> FnMut(&'p PullProgress) + Send),
     ) -> Result<(), BackendError> {
-        Err(BackendError::Unsupported(format!(
-            "{} cannot pull {model}: load it in that server (OpenAI-compatible servers have no pull)",
-            self.base
-        )))
+        Err(BackendError::NotSupported {
+            operation: Operation::Pull,
+            model: model.to_string(),
+            address: self.base.clone(),
+        })
     }
 }
 

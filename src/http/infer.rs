@@ -22,7 +22,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 
 use super::{AppState, error_response, status};
 use crate::actions::{ActionError, Consent, ConsentError, Observer, Pipeline, Request, VramWarning};
-use crate::backend::BackendError;
+use crate::backend::{BackendError, BackendKind};
 use crate::config::{OnDanger, OnVramWarning};
 use crate::router::RouteDecision;
 use crate::vocab::Task;
@@ -466,7 +466,7 @@ pub fn error_json(error: &ActionError, status: StatusCode, kind: &str) -> Value 
     if let ActionError::Backend { model, tier, source, .. } = error {
         v["model"] = json!(model);
         v["tier"] = json!(tier);
-        if let BackendError::ModelNotFound { model, .. } = source {
+        if let BackendError::ModelNotFound { kind: BackendKind::Ollama, model, .. } = source {
             v["pull"] = json!(format!("ollama pull {model}"));
         }
     }

@@ -23,12 +23,8 @@ pub fn classify(error: &ActionError) -> (StatusCode, &'static str) {
 
 pub fn classify_backend(error: &BackendError) -> (StatusCode, &'static str) {
     match error {
-        BackendError::ModelNotFound { .. } | BackendError::ServerModelNotFound { .. } => {
-            (StatusCode::NOT_FOUND, "model_not_found")
-        }
-        BackendError::Unreachable { .. } | BackendError::ServerUnreachable { .. } => {
-            (StatusCode::BAD_GATEWAY, "backend_unreachable")
-        }
+        BackendError::ModelNotFound { .. } => (StatusCode::NOT_FOUND, "model_not_found"),
+        BackendError::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "backend_unreachable"),
         BackendError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "backend_busy"),
         BackendError::FirstTokenTimeout { .. } | BackendError::Stalled { .. } => {
             (StatusCode::GATEWAY_TIMEOUT, "timeout")
@@ -38,7 +34,8 @@ pub fn classify_backend(error: &BackendError) -> (StatusCode, &'static str) {
         | BackendError::Malformed { .. }
         | BackendError::Disconnected { .. }
         | BackendError::Http { .. }
-        | BackendError::Unsupported(_) => (StatusCode::BAD_GATEWAY, "backend_error"),
+        | BackendError::UnsendableApiKey { .. }
+        | BackendError::NotSupported { .. } => (StatusCode::BAD_GATEWAY, "backend_error"),
     }
 }
 
@@ -48,6 +45,8 @@ mod tests {
 
     use super::*;
     use crate::actions::ConsentError;
+    use crate::backend::BackendKind::{Ollama, OpenAiCompatible};
+    use crate::backend::Operation;
     use crate::vocab::ModelTier;
 
     fn reqwest_error() -> reqwest::Error {
@@ -60,10 +59,18 @@ mod tests {
         let a = || "http://127.0.0.1:1".to_string();
         let after = Duration::from_secs(1);
         let table: Vec<(BackendError, u16, &str)> = vec![
-            (BackendError::ModelNotFound { model: m(), address: a() }, 404, "model_not_found"),
-            (BackendError::ServerModelNotFound { model: m(), address: a() }, 404, "model_not_found"),
-            (BackendError::Unreachable { address: a(), source: reqwest_error() }, 502, "backend_unreachable"),
-            (BackendError::ServerUnreachable { address: a(), source: reqwest_error() }, 502, "backend_unreachable"),
+            (BackendError::ModelNotFound { kind: Ollama, model: m(), address: a() }, 404, "model_not_found"),
+            (BackendError::ModelNotFound { kind: OpenAiCompatible, model: m(), address: a() }, 404, "model_not_found"),
+            (
+                BackendError::Unreachable { kind: Ollama, address: a(), source: reqwest_error() },
+                502,
+                "backend_unreachable",
+            ),
+            (
+                BackendError::Unreachable { kind: OpenAiCompatible, address: a(), source: reqwest_error() },
+                502,
+                "backend_unreachable",
+            ),
             (BackendError::Busy { address: a() }, 503, "backend_busy"),
             (BackendError::FirstTokenTimeout { model: m(), after }, 504, "timeout"),
             (BackendError::Stalled { model: m(), after }, 504, "timeout"),
@@ -76,7 +83,8 @@ mod tests {
                 "backend_error",
             ),
             (BackendError::Http { address: a(), status: 500, message: "x".into() }, 502, "backend_error"),
-            (BackendError::Unsupported("x".into()), 502, "backend_error"),
+            (BackendError::UnsendableApiKey { variable: "KEY".into() }, 502, "backend_error"),
+            (BackendError::NotSupported { operation: Operation::Pull, model: m(), address: a() }, 502, "backend_error"),
         ];
         for (error, status, kind) in table {
             let job =

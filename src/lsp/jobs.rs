@@ -17,16 +17,17 @@ use tower_lsp_server::ls_types::notification::Progress as ProgressNotification;
 use tower_lsp_server::ls_types::request::{ShowMessageRequest, WorkDoneProgressCreate};
 use tower_lsp_server::ls_types::*;
 
+use super::messages::{self, EditFailure};
 use super::position::{line_end, to_char};
 use super::safety;
 use super::state::{PendingConsent, Shared};
 use super::{CMD_ASK, CMD_EXPLAIN, CMD_GENERATE};
 use crate::actions::edits::{self, LineInsert, LineSelection};
 use crate::actions::summary;
-use crate::actions::{ActionError, Answer, Consent, ConsentError, Observer, Quiet, Request, VramWarning};
+use crate::actions::{Answer, Consent, ConsentError, Observer, Quiet, Request, VramWarning};
 use crate::backend::BackendError;
 use crate::config::{OnDanger, WarningWithoutDialog};
-use crate::i18n;
+use crate::i18n::{self, ProgressEnd};
 use crate::router::RouteDecision;
 use crate::vocab::{ConsentAnswer, Language, ModelTier, Task};
 
@@ -382,42 +383,31 @@ async fn run(
     let _ = forwarder.await;
 
     // The progress ends with the model's outcome; the edit follows, then one closing message.
-    let end = |message: String| async {
-        if let Some(t) = &token {
-            send_progress(client, t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
+    let end = |end: ProgressEnd, model: &str| {
+        let message = i18n::progress_end(lang, end, model);
+        async move {
+            if let Some(t) = &token {
+                send_progress(client, t, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(message) })).await;
+            }
         }
     };
     let (typ, text) = match result {
         None => {
-            end("Cancelled".into()).await;
+            end(ProgressEnd::Cancelled, "").await;
             (MessageType::INFO, i18n::cancelled_nothing_inserted(lang).to_string())
         }
         Some(Err(e)) => {
-            let (typ, text, log_type, ending) = match &e {
-                ActionError::Cancelled { message } => {
-                    (MessageType::INFO, message.clone(), MessageType::INFO, "Cancelled")
-                }
-                ActionError::ConsentUnavailable(c) => {
-                    (MessageType::WARNING, c.0.clone(), MessageType::INFO, "Waiting for a choice")
-                }
-                ActionError::Backend { fallback, .. } => (
-                    MessageType::ERROR,
-                    format!("llm-router: {e} (fallback: {fallback})"),
-                    MessageType::ERROR,
-                    "Failed",
-                ),
-            };
-            client.log_message(log_type, format!("{}: {}", job.task.label(), crate::error_chain(&e))).await;
-            end(ending.into()).await;
-            (typ, text)
+            let failure = messages::failure(&e);
+            client.log_message(failure.logged, format!("{}: {}", job.task.label(), crate::error_chain(&e))).await;
+            end(failure.end, "").await;
+            (failure.shown, failure.text)
         }
         Some(Ok(answer)) => {
-            end(format!("{} answered", answer.decision.model)).await;
+            end(ProgressEnd::Answered, &answer.decision.model).await;
             let (outcome, note, generated) = match safety::gate(client, &config, &job.language, answer).await {
                 safety::Gate::Insert { outcome, note, generated } => (outcome, note, generated),
                 safety::Gate::Cancel { outcome } => {
-                    let log = format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text);
-                    client.log_message(MessageType::INFO, log).await;
+                    client.log_message(MessageType::INFO, messages::kept_in_log(&outcome)).await;
                     client.show_message(MessageType::INFO, i18n::cancelled_nothing_inserted(lang)).await;
                     return;
                 }
@@ -427,34 +417,16 @@ async fn run(
                     if let Some(generated) = generated {
                         safety::add_generated(shared, client, &job.uri, &insert, generated);
                     }
-                    let secs = outcome.processing_time.as_secs_f64();
-                    // The full reasons go to the log; the message says them in a few words.
-                    let (d, fallback) = (&outcome.decision, outcome.fallback.as_deref());
-                    let full =
-                        i18n::answered_in_full(lang, &d.model, secs, d.tier.as_str(), &d.reasons_text(), fallback);
+                    let model = &outcome.decision.model;
+                    let preloaded = shared.lock().preload.done.iter().any(|(m, at)| m == model && *at <= started);
+                    let extras = messages::Extras { dropped: &insert.dropped, note: note.as_deref(), preloaded };
+                    let (summary, full) = messages::closing(lang, &outcome, extras);
                     client.log_message(MessageType::INFO, full).await;
-                    let mut summary = summary::closing_message(d, secs, lang);
-                    if !insert.dropped.is_empty() {
-                        summary = format!("{summary}. {}", i18n::left_out(lang, &insert.dropped));
-                    }
-                    if let Some(note) = note {
-                        summary = format!("{summary} {note}");
-                    }
-                    if let Some(cut) = outcome.cut {
-                        summary = format!("{summary} {}", i18n::answer_cut(lang, cut));
-                    }
-                    let preloaded =
-                        shared.lock().preload.done.iter().any(|(model, at)| model == &d.model && *at <= started);
-                    if preloaded {
-                        summary = format!("{summary} {}", i18n::preloaded(lang));
-                    }
                     (MessageType::INFO, summary)
                 }
-                Err(problem) => {
-                    // Nothing is lost: the answer goes to the log.
-                    let log = format!("answer of {} (not inserted):\n{}", outcome.decision.model, outcome.text);
-                    client.log_message(MessageType::INFO, log).await;
-                    (MessageType::WARNING, problem)
+                Err(failure) => {
+                    client.log_message(MessageType::INFO, messages::kept_in_log(&outcome)).await;
+                    (MessageType::WARNING, failure.sentence(lang, &outcome.decision.model))
                 }
             }
         }
@@ -471,24 +443,25 @@ async fn apply(
     outcome: &Answer,
     width: usize,
     timeout: Duration,
-) -> Result<LineInsert, String> {
-    let lang = shared.config().language;
+) -> Result<LineInsert, EditFailure> {
     for _attempt in 0..2 {
-        let (edit, version, insert) = build_edit(shared, job, &outcome.text, width)
-            .ok_or_else(|| i18n::nothing_inserted_changed(lang, &outcome.decision.model))?;
+        let (edit, version, insert) =
+            build_edit(shared, job, &outcome.text, width).ok_or(EditFailure::SelectionChanged)?;
         let response = tokio::time::timeout(timeout, client.apply_edit(edit))
             .await
-            .map_err(|_| format!("the editor did not answer workspace/applyEdit within {} s", timeout.as_secs()))?
-            .map_err(|e| format!("the editor refused the edit: {e}"))?;
+            .map_err(|_| EditFailure::NotAnswered(timeout))?
+            .map_err(|e| EditFailure::Refused(e.to_string()))?;
         if response.applied {
             return Ok(insert);
         }
         let current = shared.lock().documents.get(&job.uri).map(|d| d.version);
         if current == Some(version) {
-            return Err(format!("the editor did not apply the edit: {}", response.failure_reason.unwrap_or_default()));
+            return Err(EditFailure::Refused(
+                response.failure_reason.unwrap_or_else(|| "applied: false, no reason given".into()),
+            ));
         }
     }
-    Err(i18n::nothing_inserted_changed(lang, &outcome.decision.model))
+    Err(EditFailure::SelectionChanged)
 }
 
 fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Option<(WorkspaceEdit, i32, LineInsert)> {

@@ -8,6 +8,7 @@
 
 mod documents;
 mod jobs;
+mod messages;
 mod position;
 mod preload;
 mod safety;
