@@ -20,8 +20,8 @@
 //!
 //! `cargo bench --bench lsp` (about a minute).
 
-#[path = "../tests/support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "../tests/support/fake_model.rs"]
+mod fake_model;
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 
@@ -30,7 +30,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
-use fake_ollama::{FakeModel, FakeOllama, Scenario};
+use fake_model::{FakeModel, FakeServer as FakeOllama, Scenario};
 use lsp_client::{ClientOptions, TestClient};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
