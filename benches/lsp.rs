@@ -11,7 +11,7 @@
 //!   building and sending the edit. The summary splits it at the first `$/progress` that
 //!   reports text: before the model answers, and after.
 //!
-//! Two backends: `fake_ollama` is the tests' fake (tests/support/fake_ollama.rs); its
+//! Two backends: `fake_ollama` is the tests' fake (tests/support/fake_model.rs); its
 //! sockets leave Nagle's algorithm on, so a response written in several pieces can wait for
 //! the client's delayed ACK (up to ~40 ms on Linux), which swamps both numbers. `nodelay`
 //! is the same protocol from a minimal axum app with TCP_NODELAY, which shows the server's

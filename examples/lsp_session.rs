@@ -191,7 +191,8 @@ struct Buffer {
 
 impl Buffer {
     fn new(text: &str) -> Self {
-        let original_lines: Vec<String> = split_lines_keepends(text).iter().map(|l| strip_break(l).to_string()).collect();
+        let original_lines: Vec<String> =
+            split_lines_keepends(text).iter().map(|l| strip_break(l).to_string()).collect();
         let origin = (0..original_lines.len()).map(Origin::Line).collect();
         Buffer { text: text.to_string(), original_lines, origin, damaged: Vec::new() }
     }
@@ -271,7 +272,9 @@ impl Buffer {
             .collect();
         let order: Vec<usize> =
             self.origin.iter().filter_map(|o| if let Origin::Line(n) = o { Some(*n) } else { None }).collect();
-        self.damaged.is_empty() && kept == self.original_lines && order == (0..self.original_lines.len()).collect::<Vec<_>>()
+        self.damaged.is_empty()
+            && kept == self.original_lines
+            && order == (0..self.original_lines.len()).collect::<Vec<_>>()
     }
 
     fn inserted(&self) -> Vec<usize> {
@@ -334,7 +337,10 @@ impl Transcript {
         let method = m["method"].as_str().unwrap_or_default();
         let params = &m["params"];
         match method {
-            "" | "window/workDoneProgress/create" | "textDocument/publishDiagnostics" | "telemetry/event"
+            ""
+            | "window/workDoneProgress/create"
+            | "textDocument/publishDiagnostics"
+            | "telemetry/event"
             | "$/logTrace" => {}
             "workspace/applyEdit" => {
                 let edit = &params["edit"];
@@ -347,13 +353,20 @@ impl Transcript {
                 }
                 let lines: usize =
                     edits.iter().map(|e| e["newText"].as_str().unwrap_or_default().matches('\n').count()).sum();
-                self.say(&format!("  ← workspace/applyEdit: {} edit(s), {lines} line break(s) of new text", edits.len()));
+                self.say(&format!(
+                    "  ← workspace/applyEdit: {} edit(s), {lines} line break(s) of new text",
+                    edits.len()
+                ));
             }
             "window/showMessageRequest" => {
                 let actions: Vec<&str> =
                     params["actions"].as_array().into_iter().flatten().filter_map(|a| a["title"].as_str()).collect();
                 let pick = pick(&actions, consent);
-                self.say(&format!("  ? {}: {:?}", message_type(&params["type"]), params["message"].as_str().unwrap_or("")));
+                self.say(&format!(
+                    "  ? {}: {:?}",
+                    message_type(&params["type"]),
+                    params["message"].as_str().unwrap_or("")
+                ));
                 self.say(&format!("    choices {actions:?}; answering {pick:?}"));
             }
             "$/progress" => {
@@ -496,7 +509,8 @@ impl Session {
         let text = self.buffer.lines()[line].clone();
         let first_message = self.client.received().len();
         let first_edit = self.client.applied_edits().len();
-        let range = json!({"start": {"line": line, "character": 0}, "end": {"line": line, "character": utf16_len(&text)}});
+        let range =
+            json!({"start": {"line": line, "character": 0}, "end": {"line": line, "character": utf16_len(&text)}});
         self.say(&format!("\n→ textDocument/codeAction on line {}: {text:?}", line + 1));
         let actions = self
             .client
@@ -577,13 +591,19 @@ impl Session {
             let params = &m["params"];
             match m["method"].as_str().unwrap_or_default() {
                 "window/workDoneProgress/create" if job.token.is_none() => job.token = Some(params["token"].clone()),
-                "$/progress" if job.token.as_ref() == Some(&params["token"]) => job.progress.push(params["value"].clone()),
-                "window/showMessage" => job
-                    .messages
-                    .push(json!({"type": message_type(&params["type"]), "message": params["message"]})),
+                "$/progress" if job.token.as_ref() == Some(&params["token"]) => {
+                    job.progress.push(params["value"].clone())
+                }
+                "window/showMessage" => {
+                    job.messages.push(json!({"type": message_type(&params["type"]), "message": params["message"]}))
+                }
                 "window/showMessageRequest" => {
-                    let actions: Vec<&str> =
-                        params["actions"].as_array().into_iter().flatten().filter_map(|a| a["title"].as_str()).collect();
+                    let actions: Vec<&str> = params["actions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|a| a["title"].as_str())
+                        .collect();
                     let mut entry = params.clone();
                     entry["request"] = json!(true);
                     entry["answer"] = json!(pick(&actions, &self.consent));
@@ -634,10 +654,8 @@ fn line_ranges(indices: &[usize]) -> String {
             _ => runs.push((i, i)),
         }
     }
-    let text: Vec<String> = runs
-        .iter()
-        .map(|&(a, b)| if a == b { format!("{}", a + 1) } else { format!("{}-{}", a + 1, b + 1) })
-        .collect();
+    let text: Vec<String> =
+        runs.iter().map(|&(a, b)| if a == b { format!("{}", a + 1) } else { format!("{}-{}", a + 1, b + 1) }).collect();
     if text.is_empty() { "none".into() } else { text.join(", ") }
 }
 
@@ -672,15 +690,24 @@ fn check_job(buf: &Buffer, job: &Job, prefix: &str, expect_model: Option<&str>, 
                     inserted_lines.len()
                 );
                 check("placed directly above the explained line", placed, detail);
-                let bad: Vec<&&String> = inserted_lines.iter().filter(|l| !l.trim_start().starts_with(prefix)).collect();
-                let detail = if bad.is_empty() { String::new() } else { format!("not comments: {:?}", &bad[..bad.len().min(3)]) };
+                let bad: Vec<&&String> =
+                    inserted_lines.iter().filter(|l| !l.trim_start().starts_with(prefix)).collect();
+                let detail = if bad.is_empty() {
+                    String::new()
+                } else {
+                    format!("not comments: {:?}", &bad[..bad.len().min(3)])
+                };
                 check(&format!("every inserted line starts with '{prefix}'"), bad.is_empty(), detail);
             }
             Task::Generate => {
                 let detail =
                     format!("{} line(s) directly after line {anchor}, {} inserted", now.len(), inserted_lines.len());
                 check("placed directly after the description line", placed, detail);
-                check("generated code is not empty", inserted_lines.iter().any(|l| !l.trim().is_empty()), String::new());
+                check(
+                    "generated code is not empty",
+                    inserted_lines.iter().any(|l| !l.trim().is_empty()),
+                    String::new(),
+                );
             }
         }
     }
@@ -695,7 +722,7 @@ fn check_job(buf: &Buffer, job: &Job, prefix: &str, expect_model: Option<&str>, 
         format!("token {token}: {} notification(s), {} report(s)", kinds.len(), reports.len()),
     );
     check("streaming seen (reports of text received)", streamed > 0, format!("{streamed} report(s)"));
-    let last = job.messages.iter().filter(|m| m.get("request").is_none()).last();
+    let last = job.messages.iter().rfind(|m| m.get("request").is_none());
     let text = |m: &Value| m["message"].as_str().unwrap_or_default().to_string();
     check(
         "closing window/showMessage",
@@ -817,7 +844,9 @@ async fn session(args: Args, text: String) -> u8 {
         init["serverInfo"], caps["positionEncoding"], caps["executeCommandProvider"]["commands"]
     ));
     let encoding = caps["positionEncoding"].as_str().unwrap_or("utf-16");
-    checks.push(json!({"job": "-", "check": "position encoding is utf-16", "ok": encoding == "utf-16", "detail": encoding}));
+    checks.push(
+        json!({"job": "-", "check": "position encoding is utf-16", "ok": encoding == "utf-16", "detail": encoding}),
+    );
     let language = language_id(&args.file);
     client.open(&uri, language, &text).await;
     // Let a config error shown after `initialized` arrive before the first job.

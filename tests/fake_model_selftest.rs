@@ -8,8 +8,7 @@ use std::io::{Read, Write};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use fake_model::{
-    Behaviour, FakeModel, FakeServer, GIB, INVALID_KEY, LOADING_ERROR, RecordedRequest, Scenario,
-    default_scenario,
+    Behaviour, FakeModel, FakeServer, GIB, INVALID_KEY, LOADING_ERROR, RecordedRequest, Scenario, default_scenario,
 };
 use serde_json::{Value, json};
 
@@ -671,7 +670,9 @@ async fn openai_fault_switches() {
                     .iter()
                     .map(|e| match serde_json::from_str::<Value>(e) {
                         Ok(v) if v["choices"][0]["finish_reason"] == "stop" => "finish".into(),
-                        Ok(v) if v["error"]["type"] == "server_error" => format!("error: {}", v["error"]["message"].as_str().unwrap()),
+                        Ok(v) if v["error"]["type"] == "server_error" => {
+                            format!("error: {}", v["error"]["message"].as_str().unwrap())
+                        }
                         _ => e.clone(),
                     })
                     .collect();
@@ -788,4 +789,3 @@ async fn fake_speaks_the_openai_dialect() {
     assert_eq!(fake.chat_requests().len(), 3);
     assert_eq!(fake.requests()[1].authorization, None);
 }
-

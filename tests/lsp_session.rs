@@ -68,7 +68,10 @@ async fn the_client_drives_a_child_over_stdio() {
     client.run_action(&actions, "Generate script").await;
     let message = client.wait_show_message("answered").await;
     assert!(message.starts_with(&format!("{CODE} answered in ")), "{message}");
-    assert_eq!(client.text(uri), "#!/bin/bash\n# list files larger than 100MB\nfind . -type f -size +100M\necho done\n");
+    assert_eq!(
+        client.text(uri),
+        "#!/bin/bash\n# list files larger than 100MB\nfind . -type f -size +100M\necho done\n"
+    );
     let edits = client.applied_edits();
     assert_eq!((edits.len(), edits[0].applied), (1, true), "{edits:?}");
     assert_eq!(client.shutdown().await, Some(0), "shutdown and exit: status 0");
@@ -196,12 +199,8 @@ fn the_scripted_session_answers_the_vram_question() {
         // 9500 of 10000 MiB used: loading the code model needs the user's consent.
         let config = config(dir.path(), &fake, "9500 10000");
         let (_, result) = session(dir.path(), &config, &["--consent", consent]);
-        let questions: Vec<&Value> = result["jobs"][0]["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|m| m["request"] == true)
-            .collect();
+        let questions: Vec<&Value> =
+            result["jobs"][0]["messages"].as_array().unwrap().iter().filter(|m| m["request"] == true).collect();
         assert!(!questions.is_empty(), "{consent}: no question asked: {result:#}");
         let answer = questions[0]["answer"].as_str().unwrap_or_default();
         let english = llm_router_lsp::vocab::ConsentAnswer::from_title(consent).unwrap();

@@ -659,9 +659,8 @@ impl Job {
     fn piece(&self, text: &str, logprob: Option<f64>) -> String {
         match self.wire {
             Wire::OpenAi => {
-                let logprobs = logprob.map_or(Value::Null, |lp| {
-                    json!({"content": [{"token": text, "logprob": lp, "top_logprobs": []}]})
-                });
+                let logprobs = logprob
+                    .map_or(Value::Null, |lp| json!({"content": [{"token": text, "logprob": lp, "top_logprobs": []}]}));
                 event(&self.openai_chunk(json!({"role": "assistant", "content": text}), logprobs, Value::Null))
             }
             wire => {
@@ -720,7 +719,10 @@ impl Job {
     fn malformed(&self) -> String {
         match self.wire {
             Wire::OpenAi => {
-                format!("data: {{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"delta\":\n\n", self.id)
+                format!(
+                    "data: {{\"id\":\"{}\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"delta\":\n\n",
+                    self.id
+                )
             }
             _ => format!("{{\"model\":\"{}\",\"message\":{{\"role\":\"assistant\",\"content\":\n", self.model.name),
         }
@@ -954,9 +956,8 @@ fn stream_response(app: &App, job: Job, unload_after: Option<(App, String)>) -> 
             app.set_loaded(&name, false);
         }
     });
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|c| (c, rx))
-    }));
+    let body =
+        Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) }));
     if wire.is_openai() {
         ([(header::CONTENT_TYPE, "text/event-stream"), (header::CACHE_CONTROL, "no-cache")], body).into_response()
     } else {

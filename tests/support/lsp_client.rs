@@ -236,7 +236,9 @@ impl TestClient {
         match tokio::time::timeout(timeout, rx).await {
             Err(_) => Err(format!("no answer to {method} within {} s", timeout.as_secs())),
             Ok(Err(_)) => Err(format!("{method}: the server closed the connection")),
-            Ok(Ok(response)) if response.get("error").is_some() => Err(format!("{method} failed: {}", response["error"])),
+            Ok(Ok(response)) if response.get("error").is_some() => {
+                Err(format!("{method} failed: {}", response["error"]))
+            }
             Ok(Ok(response)) => Ok(response["result"].clone()),
         }
     }
