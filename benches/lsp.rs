@@ -11,7 +11,7 @@
 //!   building and sending the edit. The summary splits it at the first `$/progress` that
 //!   reports text: before the model answers, and after.
 //!
-//! Two backends: `fake_ollama` is the tests' fake (tests/support/fake_ollama.rs); its
+//! Two backends: `fake_ollama` is the tests' fake (tests/support/fake_model.rs); its
 //! sockets leave Nagle's algorithm on, so a response written in several pieces can wait for
 //! the client's delayed ACK (up to ~40 ms on Linux), which swamps both numbers. `nodelay`
 //! is the same protocol from a minimal axum app with TCP_NODELAY, which shows the server's
@@ -20,8 +20,8 @@
 //!
 //! `cargo bench --bench lsp` (about a minute).
 
-#[path = "../tests/support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "../tests/support/fake_model.rs"]
+mod fake_model;
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 
@@ -30,7 +30,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
-use fake_ollama::{FakeModel, FakeOllama, Scenario};
+use fake_model::{FakeModel, FakeServer as FakeOllama, Scenario};
 use lsp_client::{ClientOptions, TestClient};
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;

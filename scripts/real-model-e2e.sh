@@ -8,7 +8,7 @@
 # source (about 15 minutes on 2 cores) into a venv that later runs reuse.
 #
 # 1. The command line: `explain` and `generate` exit 0, print something, and name the model.
-# 2. The language server over stdio (scripts/lsp_session.py): "Explain command" on the tar
+# 2. The language server over stdio (examples/lsp_session.rs): "Explain command" on the tar
 #    line and "Generate script" on a description comment; the edits arrive in the right
 #    place, the rest of the file is unchanged, $/progress streams, the closing message names
 #    the model.
@@ -54,15 +54,18 @@ t=$SECONDS
 local_model_start
 timed "model server start" $((SECONDS - t))
 
-step "cargo build --release"
+step "cargo build --release --bins --example lsp_session"
 t=$SECONDS
-cargo build --release
+cargo build --release --bins --example lsp_session
 timed "cargo build --release" $((SECONDS - t))
 bin=${CARGO_TARGET_DIR:-$root/target}/release/llm-router-lsp
-[ -x "$bin" ] || {
-  echo "real-model-e2e: $bin is missing after the build" >&2
-  exit 1
-}
+session=${CARGO_TARGET_DIR:-$root/target}/release/examples/lsp_session
+for built in "$bin" "$session"; do
+  [ -x "$built" ] || {
+    echo "real-model-e2e: $built is missing after the build" >&2
+    exit 1
+  }
+done
 
 config=$work/config.yaml
 local_model_config "$config" 120
@@ -95,13 +98,13 @@ explain_line=$(grep -n '^tar -xzvf backup.tar.gz -C /opt$' "$sample" | cut -d: -
 generate_line=$(grep -n '^# list files larger than 100MB$' "$sample" | cut -d: -f1)
 t=$SECONDS
 rc=0
-python3 scripts/lsp_session.py --server "$bin" --config "$config" --file "$sample" \
+"$session" --server "$bin" --config "$config" --file "$sample" \
   --explain-line "$explain_line" --generate-line "$generate_line" --expect-model "$model" \
   --timeout 600 --server-log "$work/lsp-server.log" --json-result "$work/lsp-session.json" --verbose || rc=$?
 timed "lsp session" $((SECONDS - t))
 [ "$rc" = 0 ] || fail "lsp session: exit status $rc (checks above; server log $work/lsp-server.log)"
 if [ -s "$work/lsp-session.json" ]; then
-  # The checks this test is about, by name: lsp_session.py fails on any of them, this
+  # The checks this test is about, by name: lsp_session fails on any of them, this
   # makes sure none of them went missing.
   python3 - "$work/lsp-session.json" <<'PY' || fail "lsp session: a required check is missing or failed"
 import json, sys

@@ -7,15 +7,15 @@
 
 #[path = "support/cli_harness.rs"]
 mod cli_harness;
-#[path = "support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "support/fake_model.rs"]
+mod fake_model;
 
 use cli_harness::{Output, assert_contains, isolated_program, json_out, merge, run};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use fake_ollama::{BUSY_ERROR, Behaviour, FakeModel, FakeOllama, GIB, Scenario};
+use fake_model::{BUSY_ERROR, Behaviour, FakeModel, FakeServer as FakeOllama, GIB, Scenario};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_llm-router-lsp");

@@ -4,8 +4,8 @@
 //! VRAM is read with a command probe (`echo "USED TOTAL"` in MiB), so the machine's GPU
 //! does not matter.
 
-#[path = "support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "support/fake_model.rs"]
+mod fake_model;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use fake_ollama::{BUSY_ERROR, Behaviour, FakeModel, FakeOllama, Scenario};
+use fake_model::{BUSY_ERROR, Behaviour, FakeModel, FakeServer as FakeOllama, Scenario};
 use futures_util::StreamExt;
 use llm_router_lsp::actions::Pipeline;
 use llm_router_lsp::config::{BackendConfig, Config, Environment, OnDanger, OnVramWarning, ProbeConfig};

@@ -1,12 +1,12 @@
 //! The language server end to end: a real JSON-RPC client in-process over a duplex pipe,
 //! the fake Ollama over real HTTP on 127.0.0.1.
 
-#[path = "support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "support/fake_model.rs"]
+mod fake_model;
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 
-use fake_ollama::{Behaviour, FakeModel, FakeOllama, Scenario};
+use fake_model::{Behaviour, FakeModel, FakeServer as FakeOllama, Scenario};
 use lsp_client::{ClientOptions, ConsentReply, TestClient};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};

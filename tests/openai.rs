@@ -1,5 +1,5 @@
 //! The OpenAI-compatible backend end to end: the built binary and the in-process language
-//! server against the fake OpenAI-compatible server (tests/support/fake_openai.rs) over real
+//! server against the fake OpenAI-compatible server (tests/support/fake_model.rs) over real
 //! HTTP on 127.0.0.1.
 //!
 //! Every command-line test writes its own config into a tempdir and runs the binary with an
@@ -9,10 +9,8 @@
 
 #[path = "support/cli_harness.rs"]
 mod cli_harness;
-#[path = "support/fake_ollama.rs"]
-mod fake_ollama;
-#[path = "support/fake_openai.rs"]
-mod fake_openai;
+#[path = "support/fake_model.rs"]
+mod fake_model;
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 
@@ -22,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use fake_openai::{Behaviour, FakeModel, FakeOpenAi, Scenario};
+use fake_model::{Behaviour, FakeModel, FakeServer as FakeOpenAi, LOADING_ERROR, Scenario};
 use lsp_client::{ClientOptions, TestClient};
 use serde_json::{Value, json};
 
@@ -48,14 +46,14 @@ fn standard() -> Scenario {
             FakeModel::new(CODE, "code answer"),
             FakeModel::new(HEAVY, "heavy answer"),
         ],
-        require_key: None,
+        ..Default::default()
     }
 }
 
 /// `standard()` with `model` replaced (or added).
 fn standard_with(model: FakeModel) -> Scenario {
     let mut s = standard();
-    s.models.retain(|m| m.id != model.id);
+    s.models.retain(|m| m.name != model.name);
     s.models.push(model);
     s
 }
@@ -63,7 +61,7 @@ fn standard_with(model: FakeModel) -> Scenario {
 /// `standard()` without `id`.
 fn standard_without(id: &str) -> Scenario {
     let mut s = standard();
-    s.models.retain(|m| m.id != id);
+    s.models.retain(|m| m.name != id);
     s
 }
 
@@ -389,11 +387,8 @@ fn busy_server_gets_one_retry() {
     assert_eq!((o.code, o.stdout.as_str()), (0, "after the wait\n"), "{o:?}");
     assert_eq!(s.chat_models(), [FAST, FAST]);
 
-    for (status, body) in [
-        (503, fake_openai::BUSY_BODY),
-        (429, r#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#),
-    ] {
-        let fast = FakeModel::new(FAST, "never").with_behaviour(Behaviour::Status { status, body: body.into() });
+    for (status, error) in [(503, LOADING_ERROR), (429, "Rate limit reached")] {
+        let fast = FakeModel::new(FAST, "never").with_behaviour(Behaviour::Status { status, error: error.into() });
         let s = Setup::new(standard_with(fast), json!({}));
         let o = s.run(&["ask", FAST_Q]);
         assert_eq!((o.code, o.stdout.as_str()), (1, ""), "{status}: {o:?}");
@@ -404,8 +399,8 @@ fn busy_server_gets_one_retry() {
 
 #[test]
 fn other_http_errors_carry_the_servers_message() {
-    let body = r#"{"error":{"message":"context length exceeded","type":"invalid_request_error"}}"#;
-    let fast = FakeModel::new(FAST, "x").with_behaviour(Behaviour::Status { status: 400, body: body.into() });
+    let error = "context length exceeded".into();
+    let fast = FakeModel::new(FAST, "x").with_behaviour(Behaviour::Status { status: 400, error });
     let s = Setup::new(standard_with(fast), json!({}));
     let o = s.run(&["ask", FAST_Q]);
     assert_eq!((o.code, o.stdout.as_str()), (1, ""), "{o:?}");
@@ -418,7 +413,7 @@ fn stream_failures_are_clear() {
     let cases: Vec<(Behaviour, &str, Vec<String>)> = vec![
         (Behaviour::Malformed { after_chunks: 1 }, "one two three \n", vec![format!("{FAST} sent a malformed line")]),
         (
-            Behaviour::ErrorEvent { after_chunks: 1, message: "CUDA out of memory".into() },
+            Behaviour::ErrorLine { after_chunks: 1, message: "CUDA out of memory".into() },
             "one two three \n",
             vec![format!("{FAST} reported an error: CUDA out of memory")],
         ),
@@ -517,8 +512,8 @@ fn unreachable_server_is_named() {
 
 #[test]
 fn mixed_tiers_go_to_their_own_servers() {
-    let ollama = fake_ollama::FakeOllama::spawn_in_thread(fake_ollama::Scenario {
-        models: vec![fake_ollama::FakeModel::new(FAST, "ollama says hi")],
+    let ollama = FakeOpenAi::spawn_in_thread(Scenario {
+        models: vec![FakeModel::new(FAST, "ollama says hi")],
         ..Default::default()
     });
     let openai = FakeOpenAi::spawn_in_thread(standard());
@@ -611,67 +606,6 @@ fn remote_openai_backend_config_and_route_without_network() {
     let o = s.run(&["config", "show"]);
     assert_contains(&o.stdout, &["kind: openai", "https://192.0.2.10:8443/v1", "api_key_env: TEST_KEY_VAR"]);
     assert!(!o.stdout.contains(KEY), "{o:?}");
-}
-
-// ---------------------------------------------------------------------------------------
-// The fake itself, spoken to directly
-
-#[tokio::test]
-async fn fake_speaks_the_openai_dialect() {
-    let fake = FakeOpenAi::start(Scenario {
-        models: vec![FakeModel::new(FAST, "").with_chunks(&["a", "b"]).with_logprobs(&[-0.5])],
-        require_key: Some(KEY.into()),
-    })
-    .await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let base = format!("{}/v1", fake.url());
-    let get = client.get(format!("{base}/models")).bearer_auth(KEY).send().await.unwrap();
-    assert_eq!(get.status(), 200);
-    let list: Value = get.json().await.unwrap();
-    assert_eq!(
-        list,
-        json!({"object": "list", "data": [{"id": FAST, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}]})
-    );
-
-    let unauthorized = client.get(format!("{base}/models")).send().await.unwrap();
-    assert_eq!(unauthorized.status(), 401);
-    assert_eq!(unauthorized.json::<Value>().await.unwrap()["error"]["message"], "Invalid API key");
-
-    let post = |body: Value| client.post(format!("{base}/chat/completions")).bearer_auth(KEY).json(&body).send();
-    let missing = post(json!({"model": "nope", "messages": []})).await.unwrap();
-    assert_eq!(missing.status(), 404);
-    let v: Value = missing.json().await.unwrap();
-    assert_eq!(v["error"]["message"], "The model `nope` does not exist.");
-    assert_eq!(v["error"]["type"], "invalid_request_error");
-
-    let whole =
-        post(json!({"model": FAST, "messages": [{"role": "user", "content": "hi"}], "logprobs": true})).await.unwrap();
-    let v: Value = whole.json().await.unwrap();
-    assert_eq!(v["object"], "chat.completion");
-    assert_eq!(v["choices"][0]["message"], json!({"role": "assistant", "content": "ab"}));
-    assert_eq!(v["choices"][0]["finish_reason"], "stop");
-    assert_eq!(v["choices"][0]["logprobs"]["content"][1]["logprob"], -0.5);
-
-    let streamed =
-        post(json!({"model": FAST, "messages": [{"role": "user", "content": "hi"}], "stream": true})).await.unwrap();
-    assert_eq!(streamed.headers()["content-type"], "text/event-stream");
-    let text = streamed.text().await.unwrap();
-    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
-    assert_eq!(events.len(), 4, "{text}");
-    let first: Value = serde_json::from_str(events[0].strip_prefix("data: ").unwrap()).unwrap();
-    assert_eq!(first["object"], "chat.completion.chunk");
-    assert_eq!(first["model"], FAST);
-    assert_eq!(first["choices"][0]["delta"], json!({"role": "assistant", "content": "a"}));
-    assert_eq!(first["choices"][0]["logprobs"], Value::Null, "not asked for");
-    assert_eq!(first["choices"][0]["finish_reason"], Value::Null);
-    let last: Value = serde_json::from_str(events[2].strip_prefix("data: ").unwrap()).unwrap();
-    assert_eq!(
-        (last["choices"][0]["delta"].clone(), last["choices"][0]["finish_reason"].clone()),
-        (json!({}), json!("stop"))
-    );
-    assert_eq!(events[3], "data: [DONE]");
-    assert_eq!(fake.chat_requests().len(), 3);
-    assert_eq!(fake.requests()[1].authorization, None);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 //! after a syntax error; diagnostics on open shell documents), and the command line's exit
 //! codes (`generate`, `check`).
 
-#[path = "support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "support/fake_model.rs"]
+mod fake_model;
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fake_ollama::{FakeModel, FakeOllama, Scenario};
+use fake_model::{FakeModel, FakeServer as FakeOllama, Scenario};
 use lsp_client::{ClientOptions, ConsentReply, TestClient};
 use serde_json::Value;
 

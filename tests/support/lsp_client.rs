@@ -1,6 +1,8 @@
-//! A small LSP client for tests: talks to the server in-process over a duplex pipe with real
-//! JSON-RPC framing, answers the server's requests the way an editor would (applying edits
-//! to its own copy of each document), and records everything it receives.
+//! A small LSP client for tests, benchmarks and scripts: talks to the server with real
+//! JSON-RPC framing, either in-process over a duplex pipe ([`TestClient::start`]) or to a
+//! child process over its stdio ([`TestClient::spawn`]), answers the server's requests the
+//! way an editor would (applying edits to its own copy of each document), and records
+//! everything it receives.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -8,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, DuplexStream, WriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::{Notify, oneshot};
 
 /// How the client answers `window/showMessageRequest`.
@@ -22,6 +24,9 @@ pub enum ConsentReply {
     Unsupported,
     /// Never answer.
     Ignore,
+    /// Pick the first offered action whose title is one of these (a title and its
+    /// translations); close the dialog when none is offered.
+    PickOffered(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
@@ -30,13 +35,36 @@ pub struct ClientOptions {
     pub work_done_progress: bool,
     pub document_changes: bool,
     pub initialization_options: Value,
+    /// `rootUri` (and the one workspace folder) sent with `initialize`.
+    pub root_uri: Option<String>,
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
-        Self { utf8: false, work_done_progress: true, document_changes: true, initialization_options: Value::Null }
+        Self {
+            utf8: false,
+            work_done_progress: true,
+            document_changes: true,
+            initialization_options: Value::Null,
+            root_uri: None,
+        }
     }
 }
+
+/// One `workspace/applyEdit` as the client handled it.
+#[derive(Debug, Clone)]
+pub struct AppliedEdit {
+    pub uri: String,
+    /// The text edits, in the order the server sent them.
+    pub edits: Vec<Value>,
+    pub applied: bool,
+    pub failure_reason: Option<String>,
+}
+
+/// Called with every message the server sends, as it arrives.
+pub type Observer = Box<dyn Fn(&Value) + Send + Sync>;
+
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
 #[derive(Default)]
 struct Shared {
@@ -47,21 +75,32 @@ struct Shared {
     consent: Option<ConsentReply>,
     pending: HashMap<i64, oneshot::Sender<Value>>,
     utf8: bool,
+    edits: Vec<AppliedEdit>,
+    observer: Option<Arc<Observer>>,
+    /// The server closed its end (stdout EOF, or the pipe).
+    closed: bool,
+}
+
+/// Where the server runs.
+pub enum ServerSide {
+    InProcess(tokio::task::JoinHandle<()>),
+    Child(tokio::process::Child),
 }
 
 pub struct TestClient {
-    writer: Arc<tokio::sync::Mutex<WriteHalf<DuplexStream>>>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     shared: Arc<Mutex<Shared>>,
     notify: Arc<Notify>,
     next_id: Mutex<i64>,
-    pub server: tokio::task::JoinHandle<()>,
+    pub server: ServerSide,
 }
 
-async fn write_message(writer: &tokio::sync::Mutex<WriteHalf<DuplexStream>>, msg: &Value) {
+/// Writes one framed message; false when the server's end is gone.
+async fn write_message(writer: &tokio::sync::Mutex<Writer>, msg: &Value) -> bool {
     let body = serde_json::to_string(msg).unwrap();
     let mut w = writer.lock().await;
-    w.write_all(format!("Content-Length: {}\r\n\r\n{body}", body.len()).as_bytes()).await.unwrap();
-    w.flush().await.unwrap();
+    let framed = format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    w.write_all(framed.as_bytes()).await.is_ok() && w.flush().await.is_ok()
 }
 
 /// Char index of an LSP position in `text` (clamped), counting columns in UTF-8 bytes or
@@ -115,23 +154,57 @@ impl TestClient {
             tower_lsp_server::Server::new(server_read, server_write, socket).serve(service).await;
         });
         let (client_read, client_write) = tokio::io::split(client_io);
-        let writer = Arc::new(tokio::sync::Mutex::new(client_write));
+        let client = Self::connect(client_read, Box::new(client_write), ServerSide::InProcess(server), &options);
+        let init = client.initialize(&options).await.expect("initialize answered");
+        (client, init)
+    }
+
+    /// Starts `command` (the server binary with its arguments) as a child process, talks to
+    /// it over its stdin and stdout, and initializes it. stderr is left as `command` has it.
+    /// Err: the process could not be started, or `initialize` failed or got no answer.
+    pub async fn spawn(
+        mut command: tokio::process::Command,
+        options: ClientOptions,
+        observer: Option<Observer>,
+    ) -> Result<(Self, Value), String> {
+        use std::process::Stdio;
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| format!("cannot start {command:?}: {e}"))?;
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err("no pipes to the child".into());
+        };
+        let client = Self::connect(stdout, Box::new(stdin), ServerSide::Child(child), &options);
+        if let Some(observer) = observer {
+            client.shared.lock().unwrap().observer = Some(Arc::new(observer));
+        }
+        let init = client.initialize(&options).await?;
+        Ok((client, init))
+    }
+
+    fn connect(
+        reader: impl AsyncRead + Send + Unpin + 'static,
+        writer: Writer,
+        server: ServerSide,
+        options: &ClientOptions,
+    ) -> Self {
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
         let shared = Arc::new(Mutex::new(Shared { utf8: options.utf8, ..Shared::default() }));
         let notify = Arc::new(Notify::new());
-        tokio::spawn(read_loop(
-            BufReader::new(client_read),
-            Arc::clone(&writer),
-            Arc::clone(&shared),
-            Arc::clone(&notify),
-        ));
-        let client = TestClient { writer, shared, notify, next_id: Mutex::new(1), server };
+        tokio::spawn(read_loop(BufReader::new(reader), Arc::clone(&writer), Arc::clone(&shared), Arc::clone(&notify)));
+        TestClient { writer, shared, notify, next_id: Mutex::new(1), server }
+    }
+
+    async fn initialize(&self, options: &ClientOptions) -> Result<Value, String> {
         let encodings = if options.utf8 { json!(["utf-8", "utf-16"]) } else { json!(["utf-16"]) };
-        let init = client
-            .request(
+        let folders = options.root_uri.as_ref().map(|uri| json!([{"uri": uri, "name": "root"}]));
+        let init = self
+            .try_request(
                 "initialize",
                 json!({
                     "processId": null,
-                    "rootUri": null,
+                    "clientInfo": {"name": "llm-router-lsp test client"},
+                    "rootUri": options.root_uri,
+                    "workspaceFolders": folders,
                     "capabilities": {
                         "general": {"positionEncodings": encodings},
                         "window": {"workDoneProgress": options.work_done_progress, "showMessage": {}},
@@ -139,26 +212,64 @@ impl TestClient {
                     },
                     "initializationOptions": options.initialization_options,
                 }),
+                Duration::from_secs(30),
             )
-            .await;
-        client.notify("initialized", json!({})).await;
-        (client, init)
+            .await?;
+        self.notify("initialized", json!({})).await;
+        Ok(init)
     }
 
     pub fn set_consent(&self, reply: ConsentReply) {
         self.shared.lock().unwrap().consent = Some(reply);
     }
 
+    /// Sends a request and waits for its response (`result` or `error`); panics after 20 s.
     pub async fn request(&self, method: &str, params: Value) -> Value {
-        let id = {
-            let mut n = self.next_id.lock().unwrap();
-            *n += 1;
-            *n
-        };
-        let (tx, rx) = oneshot::channel();
-        self.shared.lock().unwrap().pending.insert(id, tx);
-        write_message(&self.writer, &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        let (_, rx) = self.request_later(method, params).await;
         tokio::time::timeout(Duration::from_secs(20), rx).await.expect("response in time").expect("response")
+    }
+
+    /// Like [`Self::request`], for callers that must not panic: Err when no response came
+    /// within `timeout`, the server went away, or the response is an error.
+    pub async fn try_request(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, String> {
+        let (_, rx) = self.request_later(method, params).await;
+        match tokio::time::timeout(timeout, rx).await {
+            Err(_) => Err(format!("no answer to {method} within {} s", timeout.as_secs())),
+            Ok(Err(_)) => Err(format!("{method}: the server closed the connection")),
+            Ok(Ok(response)) if response.get("error").is_some() => {
+                Err(format!("{method} failed: {}", response["error"]))
+            }
+            Ok(Ok(response)) => Ok(response["result"].clone()),
+        }
+    }
+
+    /// Asks the server to shut down and exit; for a child process, its exit status (killed
+    /// when it does not exit within 10 s).
+    pub async fn shutdown(mut self) -> Option<i32> {
+        if !self.is_closed() {
+            let _ = self.try_request("shutdown", Value::Null, Duration::from_secs(10)).await;
+            self.notify("exit", Value::Null).await;
+        }
+        match &mut self.server {
+            ServerSide::InProcess(_) => None,
+            ServerSide::Child(child) => match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+                Ok(Ok(status)) => status.code(),
+                _ => {
+                    let _ = child.kill().await;
+                    child.wait().await.ok().and_then(|s| s.code())
+                }
+            },
+        }
+    }
+
+    /// The server has closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock().unwrap().closed
+    }
+
+    /// Every `workspace/applyEdit` so far, in order.
+    pub fn applied_edits(&self) -> Vec<AppliedEdit> {
+        self.shared.lock().unwrap().edits.clone()
     }
 
     /// Sends a request without waiting; returns its id (for `$/cancelRequest`).
@@ -170,7 +281,11 @@ impl TestClient {
         };
         let (tx, rx) = oneshot::channel();
         self.shared.lock().unwrap().pending.insert(id, tx);
-        write_message(&self.writer, &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        if !write_message(&self.writer, &json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await
+        {
+            // The response will never come: the receiver sees the sender dropped.
+            self.shared.lock().unwrap().pending.remove(&id);
+        }
         (id, rx)
     }
 
@@ -246,14 +361,22 @@ impl TestClient {
 
     /// Waits until the received messages as a whole satisfy `pred`; panics after `secs`.
     pub async fn wait_until(&self, secs: u64, what: &str, pred: impl Fn(&[Value]) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+        if !self.wait_within(Duration::from_secs(secs), pred).await {
+            panic!("timed out waiting for {what}; received: {:#?}", self.received());
+        }
+    }
+
+    /// Waits until the received messages as a whole satisfy `pred`, the server closes the
+    /// connection, or `timeout` passes; whether `pred` held.
+    pub async fn wait_within(&self, timeout: Duration, pred: impl Fn(&[Value]) -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.notify.notified();
             if pred(&self.received()) {
-                return;
+                return true;
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!("timed out waiting for {what}; received: {:#?}", self.received());
+            if self.is_closed() || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return pred(&self.received());
             }
         }
     }
@@ -324,10 +447,25 @@ fn change_as_edit(change: &Value) -> Value {
 }
 
 async fn read_loop(
-    mut reader: BufReader<tokio::io::ReadHalf<DuplexStream>>,
-    writer: Arc<tokio::sync::Mutex<WriteHalf<DuplexStream>>>,
+    reader: BufReader<impl AsyncRead + Unpin>,
+    writer: Arc<tokio::sync::Mutex<Writer>>,
     shared: Arc<Mutex<Shared>>,
     notify: Arc<Notify>,
+) {
+    read_messages(reader, &writer, &shared, &notify).await;
+    let mut s = shared.lock().unwrap();
+    s.closed = true;
+    // Dropping the senders tells every waiting request that no response will come.
+    s.pending.clear();
+    drop(s);
+    notify.notify_waiters();
+}
+
+async fn read_messages(
+    mut reader: BufReader<impl AsyncRead + Unpin>,
+    writer: &tokio::sync::Mutex<Writer>,
+    shared: &Mutex<Shared>,
+    notify: &Notify,
 ) {
     loop {
         let mut length = 0usize;
@@ -350,8 +488,12 @@ async fn read_loop(
         }
         let msg: Value = serde_json::from_slice(&body).unwrap();
         let at = std::time::Instant::now();
-        for reply in handle(&msg, &shared) {
-            write_message(&writer, &reply).await;
+        let observer = shared.lock().unwrap().observer.clone();
+        if let Some(observer) = observer {
+            observer(&msg);
+        }
+        for reply in handle(&msg, shared) {
+            write_message(writer, &reply).await;
         }
         {
             let mut s = shared.lock().unwrap();
@@ -387,32 +529,48 @@ fn handle(msg: &Value, shared: &Mutex<Shared>) -> Vec<Value> {
                 vec![json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "method not found"}})]
             }
             ConsentReply::Ignore => Vec::new(),
+            ConsentReply::PickOffered(titles) => {
+                let offered = msg["params"]["actions"].as_array().cloned().unwrap_or_default();
+                let pick = offered.iter().filter_map(|a| a["title"].as_str()).find(|t| titles.iter().any(|w| w == t));
+                ok(pick.map_or(Value::Null, |title| json!({"title": title})))
+            }
         },
+        "workspace/configuration" => {
+            ok(msg["params"]["items"].as_array().map_or(json!([]), |items| json!(vec![Value::Null; items.len()])))
+        }
         "workspace/applyEdit" => {
             let utf8 = s.utf8;
             let edit = &msg["params"]["edit"];
             let mut applied = true;
             let mut touched = Vec::new();
+            // (uri, version the edit is for, its text edits)
+            let mut parts: Vec<(String, Option<i64>, Vec<Value>)> = Vec::new();
             if let Some(changes) = edit["documentChanges"].as_array() {
                 for dc in changes {
-                    let uri = dc["textDocument"]["uri"].as_str().unwrap();
-                    let version = dc["textDocument"]["version"].as_i64();
-                    let doc = s.documents.get_mut(uri).unwrap();
-                    if version.is_some_and(|v| v != doc.1 as i64) {
-                        applied = false;
-                        continue;
-                    }
-                    apply_text_edits(&mut doc.0, dc["edits"].as_array().unwrap(), utf8);
-                    doc.1 += 1;
-                    touched.push(uri.to_string());
+                    let uri = dc["textDocument"]["uri"].as_str().unwrap_or_default().to_string();
+                    let edits = dc["edits"].as_array().cloned().unwrap_or_default();
+                    parts.push((uri, dc["textDocument"]["version"].as_i64(), edits));
                 }
             } else if let Some(changes) = edit["changes"].as_object() {
                 for (uri, edits) in changes {
-                    let doc = s.documents.get_mut(uri).unwrap();
-                    apply_text_edits(&mut doc.0, edits.as_array().unwrap(), utf8);
-                    doc.1 += 1;
-                    touched.push(uri.clone());
+                    parts.push((uri.clone(), None, edits.as_array().cloned().unwrap_or_default()));
                 }
+            }
+            for (uri, version, edits) in parts {
+                let failure_reason = match s.documents.get_mut(&uri) {
+                    None => Some(format!("unknown document {uri}")),
+                    Some(doc) if version.is_some_and(|v| v != doc.1 as i64) => {
+                        Some(format!("version {} is not the document's {}", version.unwrap_or_default(), doc.1))
+                    }
+                    Some(doc) => {
+                        apply_text_edits(&mut doc.0, &edits, utf8);
+                        doc.1 += 1;
+                        touched.push(uri.clone());
+                        None
+                    }
+                };
+                applied &= failure_reason.is_none();
+                s.edits.push(AppliedEdit { uri, edits, applied: failure_reason.is_none(), failure_reason });
             }
             let mut out = ok(json!({"applied": applied}));
             for uri in touched {

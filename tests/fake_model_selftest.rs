@@ -1,12 +1,15 @@
-//! Drives the fake Ollama over real HTTP and checks the exact wire output.
+//! Drives the fake model server over real HTTP in both of its dialects (Ollama NDJSON, OpenAI
+//! SSE) and checks the exact wire output and every fault switch.
 
-#[path = "support/fake_ollama.rs"]
-mod fake_ollama;
+#[path = "support/fake_model.rs"]
+mod fake_model;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use fake_ollama::{Behaviour, FakeModel, FakeOllama, GIB, RecordedRequest, Scenario, default_scenario};
+use fake_model::{
+    Behaviour, FakeModel, FakeServer, GIB, INVALID_KEY, LOADING_ERROR, RecordedRequest, Scenario, default_scenario,
+};
 use serde_json::{Value, json};
 
 const DURATIONS: [&str; 4] = ["total_duration", "load_duration", "prompt_eval_duration", "eval_duration"];
@@ -49,11 +52,11 @@ fn user(text: &str) -> Value {
     json!([{"role": "user", "content": text}])
 }
 
-async fn post(server: &FakeOllama, path: &str, body: Value) -> reqwest::Response {
+async fn post(server: &FakeServer, path: &str, body: Value) -> reqwest::Response {
     reqwest::Client::new().post(format!("{}{path}", server.url())).json(&body).send().await.unwrap()
 }
 
-async fn get(server: &FakeOllama, path: &str) -> Value {
+async fn get(server: &FakeServer, path: &str) -> Value {
     let resp = reqwest::get(format!("{}{path}", server.url())).await.unwrap();
     assert_eq!(resp.status(), 200);
     resp.json().await.unwrap()
@@ -82,7 +85,7 @@ fn parse(lines: &[String]) -> Vec<Value> {
     lines.iter().map(|l| stable(serde_json::from_str(l).unwrap())).collect()
 }
 
-async fn ps_names(server: &FakeOllama) -> Vec<String> {
+async fn ps_names(server: &FakeServer) -> Vec<String> {
     let ps = get(server, "/api/ps").await;
     ps["models"].as_array().unwrap().iter().map(|m| m["name"].as_str().unwrap().to_string()).collect()
 }
@@ -93,7 +96,7 @@ fn scenario(models: Vec<FakeModel>) -> Scenario {
 
 #[tokio::test]
 async fn version_tags_ps_and_unknown_paths() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     assert_eq!(get(&server, "/api/version").await, json!({"version": "0.13.0"}));
     assert_eq!(get(&server, "/api/ps").await, json!({"models": []}));
     let tags = get(&server, "/api/tags").await;
@@ -129,7 +132,7 @@ async fn version_tags_ps_and_unknown_paths() {
 
 #[tokio::test]
 async fn streaming_chat_exact_lines_and_loads_model() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     let resp = post(&server, "/api/chat", json!({"model": "llama3.1:70b", "messages": user("hello there")})).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "application/x-ndjson");
@@ -157,7 +160,7 @@ async fn streaming_chat_exact_lines_and_loads_model() {
 
 #[tokio::test]
 async fn non_streaming_chat_and_keep_alive_zero() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     let m = "qwen3-coder:30b-q4";
     let body = json!({"model": m, "messages": user("hi"), "stream": false, "keep_alive": 0});
     let resp = post(&server, "/api/chat", body).await;
@@ -175,7 +178,7 @@ async fn non_streaming_chat_and_keep_alive_zero() {
 
 #[tokio::test]
 async fn load_and_unload_with_empty_messages() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     let load = |m: &str| json!({"model": m, "messages": []});
     for m in ["llama3.1:70b", "llama3.2:11b-vision"] {
         let (lines, _) = read_body(post(&server, "/api/chat", load(m)).await).await;
@@ -203,7 +206,7 @@ async fn load_and_unload_with_empty_messages() {
 
 #[tokio::test]
 async fn chat_errors_for_bad_requests() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     let resp = post(&server, "/api/chat", json!({"model": "nope:1b", "messages": user("x")})).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(
@@ -232,7 +235,7 @@ async fn chat_errors_for_bad_requests() {
 #[tokio::test]
 async fn logprobs_custom_chunks_and_delay() {
     let model = FakeModel::new("m:1b", "").with_chunks(&["a", "b", "c"]).with_logprobs(&[-0.5, -1.5]).with_delay(40);
-    let server = FakeOllama::start(scenario(vec![model])).await;
+    let server = FakeServer::start(scenario(vec![model])).await;
     let started = Instant::now();
     let body = json!({"model": "m:1b", "messages": user("x"), "logprobs": true});
     let (lines, _) = read_body(post(&server, "/api/chat", body).await).await;
@@ -266,7 +269,7 @@ fn chat_bad() -> Value {
 
 #[tokio::test]
 async fn stall_sends_nothing_more_until_client_leaves() {
-    let server = FakeOllama::start(failing(Behaviour::Stall { after_chunks: 1 })).await;
+    let server = FakeServer::start(failing(Behaviour::Stall { after_chunks: 1 })).await;
     let mut resp = post(&server, "/api/chat", chat_bad()).await;
     assert_eq!(resp.status(), 200);
     let mut got = Vec::new();
@@ -298,7 +301,7 @@ async fn stall_sends_nothing_more_until_client_leaves() {
 #[tokio::test]
 async fn error_line_then_clean_end() {
     let message = "an error was encountered while running the model: CUDA error: out of memory";
-    let server = FakeOllama::start(failing(Behaviour::ErrorLine { after_chunks: 2, message: message.into() })).await;
+    let server = FakeServer::start(failing(Behaviour::ErrorLine { after_chunks: 2, message: message.into() })).await;
     let resp = post(&server, "/api/chat", chat_bad()).await;
     assert_eq!(resp.status(), 200);
     let (lines, err) = read_body(resp).await;
@@ -315,7 +318,7 @@ async fn error_line_then_clean_end() {
 
 #[tokio::test]
 async fn malformed_line_then_clean_end() {
-    let server = FakeOllama::start(failing(Behaviour::Malformed { after_chunks: 1 })).await;
+    let server = FakeServer::start(failing(Behaviour::Malformed { after_chunks: 1 })).await;
     let (lines, err) = read_body(post(&server, "/api/chat", chat_bad()).await).await;
     assert!(err.is_none());
     assert_eq!(lines.len(), 2);
@@ -326,7 +329,7 @@ async fn malformed_line_then_clean_end() {
 
 #[tokio::test]
 async fn disconnect_is_a_body_error() {
-    let server = FakeOllama::start(failing(Behaviour::Disconnect { after_chunks: 2 })).await;
+    let server = FakeServer::start(failing(Behaviour::Disconnect { after_chunks: 2 })).await;
     let resp = post(&server, "/api/chat", chat_bad()).await;
     assert_eq!(resp.status(), 200);
     let (lines, err) = read_body(resp).await;
@@ -351,7 +354,7 @@ async fn status_and_busy_once() {
             .with_behaviour(Behaviour::Status { status: 500, error: "llama runner process has terminated".into() }),
         FakeModel::new("busy:1b", "ok now").with_behaviour(Behaviour::BusyOnce),
     ];
-    let server = FakeOllama::start(scenario(models)).await;
+    let server = FakeServer::start(scenario(models)).await;
     let resp = post(&server, "/api/chat", json!({"model": "gone:1b", "messages": user("x")})).await;
     assert_eq!(resp.status(), 500);
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"error": "llama runner process has terminated"}));
@@ -373,7 +376,7 @@ async fn status_and_busy_once() {
 
 #[tokio::test]
 async fn show_known_and_unknown() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     let resp = post(&server, "/api/show", json!({"model": "nope"})).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"error": "model 'nope' not found"}));
@@ -395,7 +398,7 @@ async fn show_known_and_unknown() {
 async fn pull_streams_progress_and_adds_to_tags() {
     let mut sc = default_scenario();
     sc.pullable.push(FakeModel::new("tiny:1b", "tiny").with_size(1000));
-    let server = FakeOllama::start(sc).await;
+    let server = FakeServer::start(sc).await;
 
     let resp = post(&server, "/api/pull", json!({"model": "missing:1b"})).await;
     assert_eq!(resp.status(), 200);
@@ -440,16 +443,21 @@ async fn pull_streams_progress_and_adds_to_tags() {
 
 #[tokio::test]
 async fn request_log_in_order() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     get(&server, "/api/tags").await;
     let chat = json!({"model": "llama3.1:70b", "messages": user("q"), "options": {"num_ctx": 8192}});
     read_body(post(&server, "/api/chat", chat.clone()).await).await;
     post(&server, "/api/show", json!({"model": "x"})).await;
 
     let want = vec![
-        RecordedRequest { method: "GET".into(), path: "/api/tags".into(), body: Value::Null },
-        RecordedRequest { method: "POST".into(), path: "/api/chat".into(), body: chat.clone() },
-        RecordedRequest { method: "POST".into(), path: "/api/show".into(), body: json!({"model": "x"}) },
+        RecordedRequest { method: "GET".into(), path: "/api/tags".into(), authorization: None, body: Value::Null },
+        RecordedRequest { method: "POST".into(), path: "/api/chat".into(), authorization: None, body: chat.clone() },
+        RecordedRequest {
+            method: "POST".into(),
+            path: "/api/show".into(),
+            authorization: None,
+            body: json!({"model": "x"}),
+        },
     ];
     assert_eq!(server.requests(), want);
     assert_eq!(server.chat_requests(), [chat]);
@@ -460,7 +468,7 @@ async fn request_log_in_order() {
 
 #[tokio::test]
 async fn dropping_the_server_stops_it() {
-    let server = FakeOllama::start(default_scenario()).await;
+    let server = FakeServer::start(default_scenario()).await;
     let addr = server.addr();
     drop(server);
     for _ in 0..50 {
@@ -485,7 +493,7 @@ fn raw_get(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
 fn spawn_in_thread_serves_sync_tests() {
     let mut sc = default_scenario();
     sc.loaded = vec!["llama3.1:70b".into()];
-    let server = FakeOllama::spawn_in_thread(sc);
+    let server = FakeServer::spawn_in_thread(sc);
     let addr = server.addr();
     let reply = raw_get(addr, "/api/version").unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
@@ -516,14 +524,268 @@ fn scenario_json_and_helpers() {
     for reply in
         ["", "one", "  lead and trail  ", "a b c d e f g", "tabs\tand\nnew lines  here x y", "fake answer from x"]
     {
-        let pieces = fake_ollama::split_reply(reply);
+        let pieces = fake_model::split_reply(reply);
         assert_eq!(pieces.concat(), reply);
         assert!(pieces.iter().all(|p| p.split_whitespace().count() <= 3), "{pieces:?}");
     }
-    assert_eq!(fake_ollama::split_reply("a b c d e"), ["a b c ", "d e"]);
+    assert_eq!(fake_model::split_reply("a b c d e"), ["a b c ", "d e"]);
 
-    let at = |secs| fake_ollama::rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
+    let at = |secs| fake_model::rfc3339(UNIX_EPOCH + Duration::from_secs(secs));
     assert_eq!(at(0), "1970-01-01T00:00:00.000000000Z");
     assert_eq!(at(951_782_400), "2000-02-29T00:00:00.000000000Z");
     assert_eq!(at(1_700_000_000), "2023-11-14T22:13:20.000000000Z");
+}
+
+// ---------------------------------------------------------------------------------------
+// The OpenAI dialect
+
+const FAST: &str = "llama-3.2-3b-instruct";
+const KEY: &str = "sk-fake-key";
+
+/// `data:` payloads of an SSE body, in order (`[DONE]` included).
+fn events(text: &str) -> Vec<String> {
+    text.split("\n\n").filter(|e| !e.is_empty()).map(|e| e.strip_prefix("data: ").unwrap_or(e).to_string()).collect()
+}
+
+/// The text the content events carry.
+fn event_text(events: &[String]) -> String {
+    events
+        .iter()
+        .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+        .filter_map(|v| v["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+        .collect()
+}
+
+async fn post_openai(server: &FakeServer, body: Value) -> reqwest::Response {
+    reqwest::Client::new().post(format!("{}/v1/chat/completions", server.url())).json(&body).send().await.unwrap()
+}
+
+fn stream_bad() -> Value {
+    json!({"model": "bad:7b", "messages": user("x"), "stream": true})
+}
+
+/// One model, both dialects, on one port.
+#[tokio::test]
+async fn one_model_answers_in_both_dialects() {
+    let server = FakeServer::start(scenario(vec![FakeModel::new("m:1b", "one two three four")])).await;
+    let (lines, _) = read_body(post(&server, "/api/chat", json!({"model": "m:1b", "messages": user("x")})).await).await;
+    assert_eq!(parse(&lines)[..2], [chunk("m:1b", "one two three "), chunk("m:1b", "four")]);
+    let text = post_openai(&server, json!({"model": "m:1b", "messages": user("x"), "stream": true}))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let got = events(&text);
+    assert_eq!(event_text(&got), "one two three four");
+    assert_eq!(got.last().map(String::as_str), Some("[DONE]"));
+    let list: Value = reqwest::get(format!("{}/v1/models", server.url())).await.unwrap().json().await.unwrap();
+    assert_eq!(list["data"][0]["id"], "m:1b");
+    assert_eq!(server.chat_requests().len(), 2, "both chat paths are chat requests");
+    // Unknown paths answer in the dialect of their prefix.
+    let resp = reqwest::get(format!("{}/v1/nope", server.url())).await.unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["message"], "Unknown request URL: GET /v1/nope");
+}
+
+#[tokio::test]
+async fn generate_streams_responses_and_loads() {
+    let server = FakeServer::start(scenario(vec![FakeModel::new("m:1b", "one two three four")])).await;
+    let (lines, err) =
+        read_body(post(&server, "/api/generate", json!({"model": "m:1b", "prompt": "say it"})).await).await;
+    assert!(err.is_none());
+    let got: Vec<Value> = parse(&lines).into_iter().map(stable).collect();
+    assert_eq!(got[0], json!({"model": "m:1b", "response": "one two three ", "done": false}));
+    assert_eq!(got[1], json!({"model": "m:1b", "response": "four", "done": false}));
+    assert_eq!((got[2]["done"].clone(), got[2]["done_reason"].clone()), (json!(true), json!("stop")));
+    assert_eq!(got[2]["eval_count"], 2);
+    assert_eq!(server.loaded(), ["m:1b"]);
+    let whole: Value = post(&server, "/api/generate", json!({"model": "m:1b", "prompt": "x", "stream": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(whole["response"], "one two three four");
+    let unload = json!({"model": "m:1b", "keep_alive": 0, "stream": false});
+    let line: Value = post(&server, "/api/generate", unload).await.json().await.unwrap();
+    assert_eq!(line["done_reason"], "unload");
+    assert!(server.loaded().is_empty());
+    let missing = post(&server, "/api/generate", json!({"model": "nope", "prompt": "x"})).await;
+    assert_eq!(missing.status(), 404);
+}
+
+/// Every fault switch in the OpenAI dialect: (switch, text before the fault, what follows).
+#[tokio::test]
+async fn openai_fault_switches() {
+    enum After {
+        /// These events end the body.
+        Events(&'static [&'static str]),
+        /// The body breaks.
+        BodyError,
+        /// Nothing more arrives within 300 ms, though the connection stays open.
+        Silence,
+        /// Bytes keep coming but never end an event.
+        NoEventEnd,
+    }
+    let cases = [
+        (Behaviour::Stall { after_chunks: 1 }, "one two three ", After::Silence),
+        (
+            Behaviour::ErrorLine { after_chunks: 1, message: "CUDA out of memory".into() },
+            "one two three ",
+            After::Events(&["error: CUDA out of memory", "[DONE]"]),
+        ),
+        (Behaviour::Disconnect { after_chunks: 2 }, "one two three four five six ", After::BodyError),
+        (Behaviour::NoDone, "one two three four five six seven", After::Events(&["finish"])),
+        (Behaviour::EndlessEvent { after_chunks: 1 }, "one two three ", After::NoEventEnd),
+        (Behaviour::EndlessLine { after_chunks: 1 }, "one two three ", After::NoEventEnd),
+        (Behaviour::DripEvent { after_chunks: 1 }, "one two three ", After::NoEventEnd),
+        (Behaviour::Reply, "one two three four five six seven", After::Events(&["finish", "[DONE]"])),
+    ];
+    for (behaviour, before, after) in cases {
+        let server = FakeServer::start(failing(behaviour.clone())).await;
+        let mut resp = post_openai(&server, stream_bad()).await;
+        assert_eq!(resp.status(), 200, "{behaviour:?}");
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        let (mut got, started) = (Vec::new(), Instant::now());
+        let outcome = loop {
+            match tokio::time::timeout(Duration::from_millis(300), resp.chunk()).await {
+                Ok(Ok(Some(b))) => got.extend_from_slice(&b),
+                Ok(Ok(None)) => break "end",
+                Ok(Err(_)) => break "error",
+                Err(_) => break "silence",
+            }
+            if got.len() > 1 << 20 || started.elapsed() > Duration::from_secs(1) {
+                break "flowing";
+            }
+        };
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let complete: String = text.rsplit_once("\n\n").map_or(String::new(), |(done, _)| format!("{done}\n\n"));
+        let evs = events(&complete);
+        assert_eq!(event_text(&evs), before, "{behaviour:?}: {text:.300}");
+        let tail: Vec<String> = evs.into_iter().filter(|e| !e.contains("\"content\"")).collect();
+        match after {
+            After::Events(want) => {
+                assert_eq!(outcome, "end", "{behaviour:?}");
+                // Each event by what it is: the finishing chunk, an error, or as sent.
+                let tail: Vec<String> = tail
+                    .iter()
+                    .map(|e| match serde_json::from_str::<Value>(e) {
+                        Ok(v) if v["choices"][0]["finish_reason"] == "stop" => "finish".into(),
+                        Ok(v) if v["error"]["type"] == "server_error" => {
+                            format!("error: {}", v["error"]["message"].as_str().unwrap())
+                        }
+                        _ => e.clone(),
+                    })
+                    .collect();
+                assert_eq!(tail, want, "{behaviour:?}");
+            }
+            After::BodyError => assert_eq!((outcome, tail.len()), ("error", 0), "{behaviour:?}"),
+            After::Silence => assert_eq!((outcome, text.as_str()), ("silence", complete.as_str()), "{behaviour:?}"),
+            After::NoEventEnd => {
+                assert_eq!(outcome, "flowing", "{behaviour:?}");
+                assert!(text.len() > complete.len(), "{behaviour:?}: bytes after the last event");
+            }
+        }
+    }
+
+    // Refusals before the stream: the dialect's error object with the status.
+    for (behaviour, status, message) in [
+        (Behaviour::Status { status: 429, error: "Rate limit reached".into() }, 429, "Rate limit reached"),
+        (Behaviour::Status { status: 503, error: LOADING_ERROR.into() }, 503, LOADING_ERROR),
+        (Behaviour::BusyOnce, 503, LOADING_ERROR),
+    ] {
+        let server = FakeServer::start(failing(behaviour.clone())).await;
+        let resp = post_openai(&server, stream_bad()).await;
+        assert_eq!(resp.status(), status, "{behaviour:?}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["error"]["message"], message, "{behaviour:?}");
+        let again = post_openai(&server, stream_bad()).await.status();
+        assert_eq!(again, if behaviour == Behaviour::BusyOnce { 200 } else { status }, "{behaviour:?}");
+    }
+    let server = FakeServer::start(Scenario { require_key: Some(KEY.into()), ..failing(Behaviour::Reply) }).await;
+    let resp = post_openai(&server, stream_bad()).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["message"], INVALID_KEY);
+    // The key guards the OpenAI dialect only.
+    assert_eq!(post(&server, "/api/chat", chat_bad()).await.status(), 200);
+}
+
+/// The switches that started in the OpenAI dialect, in Ollama's.
+#[tokio::test]
+async fn ollama_endless_and_unfinished_streams() {
+    let server = FakeServer::start(failing(Behaviour::NoDone)).await;
+    let (lines, err) = read_body(post(&server, "/api/chat", chat_bad()).await).await;
+    assert!(err.is_none());
+    assert_eq!(parse(&lines).len(), 3, "the chunks, no done line: {lines:?}");
+    assert!(parse(&lines).iter().all(|l| l["done"] == false));
+
+    for behaviour in [Behaviour::EndlessLine { after_chunks: 1 }, Behaviour::DripEvent { after_chunks: 1 }] {
+        let server = FakeServer::start(failing(behaviour.clone())).await;
+        let mut resp = post(&server, "/api/chat", chat_bad()).await;
+        let mut got = Vec::new();
+        while got.len() < 200 {
+            let more = tokio::time::timeout(Duration::from_secs(2), resp.chunk()).await;
+            got.extend_from_slice(&more.expect("output keeps coming").unwrap().unwrap());
+        }
+        let text = String::from_utf8_lossy(&got);
+        assert_eq!(text.matches('\n').count(), 1, "{behaviour:?}: one chunk line, then a line that never ends");
+    }
+}
+
+#[tokio::test]
+async fn fake_speaks_the_openai_dialect() {
+    let fake = FakeServer::start(Scenario {
+        models: vec![FakeModel::new(FAST, "").with_chunks(&["a", "b"]).with_logprobs(&[-0.5])],
+        require_key: Some(KEY.into()),
+        ..Default::default()
+    })
+    .await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("{}/v1", fake.url());
+    let get = client.get(format!("{base}/models")).bearer_auth(KEY).send().await.unwrap();
+    assert_eq!(get.status(), 200);
+    let list: Value = get.json().await.unwrap();
+    assert_eq!(
+        list,
+        json!({"object": "list", "data": [{"id": FAST, "object": "model", "created": 1_700_000_000, "owned_by": "fake"}]})
+    );
+
+    let unauthorized = client.get(format!("{base}/models")).send().await.unwrap();
+    assert_eq!(unauthorized.status(), 401);
+    assert_eq!(unauthorized.json::<Value>().await.unwrap()["error"]["message"], "Invalid API key");
+
+    let post = |body: Value| client.post(format!("{base}/chat/completions")).bearer_auth(KEY).json(&body).send();
+    let missing = post(json!({"model": "nope", "messages": []})).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let v: Value = missing.json().await.unwrap();
+    assert_eq!(v["error"]["message"], "The model `nope` does not exist.");
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+
+    let whole =
+        post(json!({"model": FAST, "messages": [{"role": "user", "content": "hi"}], "logprobs": true})).await.unwrap();
+    let v: Value = whole.json().await.unwrap();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["message"], json!({"role": "assistant", "content": "ab"}));
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["choices"][0]["logprobs"]["content"][1]["logprob"], -0.5);
+
+    let streamed =
+        post(json!({"model": FAST, "messages": [{"role": "user", "content": "hi"}], "stream": true})).await.unwrap();
+    assert_eq!(streamed.headers()["content-type"], "text/event-stream");
+    let text = streamed.text().await.unwrap();
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(events.len(), 4, "{text}");
+    let first: Value = serde_json::from_str(events[0].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(first["object"], "chat.completion.chunk");
+    assert_eq!(first["model"], FAST);
+    assert_eq!(first["choices"][0]["delta"], json!({"role": "assistant", "content": "a"}));
+    assert_eq!(first["choices"][0]["logprobs"], Value::Null, "not asked for");
+    assert_eq!(first["choices"][0]["finish_reason"], Value::Null);
+    let last: Value = serde_json::from_str(events[2].strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(
+        (last["choices"][0]["delta"].clone(), last["choices"][0]["finish_reason"].clone()),
+        (json!({}), json!("stop"))
+    );
+    assert_eq!(events[3], "data: [DONE]");
+    assert_eq!(fake.chat_requests().len(), 3);
+    assert_eq!(fake.requests()[1].authorization, None);
 }
