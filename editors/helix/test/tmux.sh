@@ -34,7 +34,7 @@ out=$root/target/editor-tests/helix
 rm -rf "$out" && mkdir -p "$out"
 work=$(mktemp -d)
 sock=llm-router-hx-$$
-fake_pid= stall_pid=
+fake_pid='' stall_pid=''
 cleanup() {
   tmux -L "$sock" kill-server 2>/dev/null
   for p in $fake_pid $stall_pid; do kill "$p" 2>/dev/null; done
