@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: formatting, lints, the Rust tests (unit, CLI, language server), and the
 # editor integrations (Neovim headless, VS Code extension build/lint/package/protocol test,
-# Helix snippet). Installs what it needs on a fresh Debian machine (apt, npm). CI runs this.
+# Helix snippet, and Neovim, Helix and VS Code driven as a user would). Installs what it
+# needs on a fresh Debian machine (apt, npm). CI runs this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Helix as a user sees it: `hx --health bash` with editors/helix/languages.toml installed
 # as the README says, and Helix in a tmux terminal (keys by `tmux send-keys`, screen by
-# `tmux capture-pane`) running Generate and Explain from its code action menu against the
-# real server and the fake Ollama. Helix: $HX, else `hx` on PATH, else
+# `tmux capture-pane`) running Generate, Explain, the VRAM choice and Cancel generation from
+# its code action menu against the real server and the fake Ollama. Helix: $HX, else `hx` on PATH, else
 # ../shared/tools/helix-25.07.1.tar.xz extracted under target/editor-tools/; without any,
 # the test says loudly that it was SKIPPED and why, and exits 0 (CI has no Helix build).
 # Screens go to target/editor-tests/helix/. Prints "N passed, N failed".
@@ -34,8 +34,12 @@ out=$root/target/editor-tests/helix
 rm -rf "$out" && mkdir -p "$out"
 work=$(mktemp -d)
 sock=llm-router-hx-$$
-fake_pid=
-cleanup() { tmux -L "$sock" kill-server 2>/dev/null; [ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null; rm -rf "$work"; }
+fake_pid='' stall_pid=''
+cleanup() {
+  tmux -L "$sock" kill-server 2>/dev/null
+  for p in $fake_pid $stall_pid; do kill "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
 echo "$("$hx_bin" --version) ($hx_bin), captures in $out"
 
@@ -173,5 +177,46 @@ echo done'
 }
 vram_fallback
 result "helix: the VRAM question answered with the fast model from the code actions" $?
+
+cancel() {
+  # A code model that sends two pieces and then stalls: only a cancel ends the job.
+  python3 - >"$work/stall.json" <<'PY'
+import json
+def model(name, size, reply, delay=0, behaviour=None):
+    return {"name": name, "size": size, "reply": reply, "chunks": [], "chunk_delay_ms": delay, "logprobs": [],
+            "behaviour": behaviour or {"kind": "reply"}}
+print(json.dumps({"models": [model("llama3.2:11b-vision", 500000000, "fast"),
+  model("qwen3-coder:30b-q4", 1000000000, "```bash\nfind . -type f -size +100M\n```", 200, {"kind": "stall", "after_chunks": 2}),
+  model("llama3.1:70b", 2000000000, "heavy")], "pullable": [], "loaded": []}))
+PY
+  "$FAKE" --port 0 --scenario "$work/stall.json" --ignore-stdin >"$work/stall.out" 2>&1 &
+  stall_pid=$!
+  for _ in $(seq 100); do grep -q '^listening on' "$work/stall.out" && break; sleep 0.1; done
+  printf 'language: en\nbackends:\n  local: {kind: ollama, url: "%s"}\nvram:\n  probe: {kind: command, command: [echo, "1000 10000"]}\n' \
+    "$(sed -n 's/^listening on //p' "$work/stall.out")" >"$XDG_CONFIG_HOME/llm-router-lsp/config.yaml"
+  local script='#!/usr/bin/env bash
+echo start
+# list files larger than 100 MB
+echo done'
+  printf '%s\n' "$script" >"$work/cancel.sh"
+  open_in_helix cancel.sh cancel-01-open || return 1
+  keys 3gg x Space a
+  wait_screen 'Generate script' cancel-02-menu || return 1
+  keys Down Enter
+  # Helix shows the server's progress as a spinner in the status line (its messages only
+  # with lsp.display-progress-messages).
+  wait_screen '^ NOR [⣾⣽⣻⢿⡿⣟⣯⣷] cancel.sh' cancel-03-progress || return 1
+  # As the README says for Helix: the code actions again, "Cancel generation" (listed first).
+  keys Escape
+  sleep 0.3
+  keys 3gg x Space a
+  wait_screen 'Cancel generation' cancel-04-menu || return 1
+  keys Enter
+  wait_screen 'Cancelled; nothing was inserted' cancel-05-cancelled || return 1
+  save_and_quit cancel-06-written || return 1
+  [ "$(cat "$work/cancel.sh")" = "$script" ] || { echo "cancel.sh changed:" >&2; cat "$work/cancel.sh" >&2; return 1; }
+}
+cancel
+result "helix: Cancel generation from the code actions during a slow answer" $?
 echo "helix-tmux: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -29,10 +29,11 @@ rm -rf "$out"
 mkdir -p "$out"
 work=$(mktemp -d)
 sock=llm-router-nvim-$$
-pids=()
+# start_fake runs in $(...), a subshell: the fakes' PIDs go to a file, not a variable.
+pid_file=$work/fake.pids
 cleanup() {
   tmux -L "$sock" kill-server 2>/dev/null
-  for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null; done
+  [ -f "$pid_file" ] && while read -r p; do kill "$p" 2>/dev/null; done <"$pid_file"
   [ -n "${KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
@@ -45,7 +46,8 @@ echo "Neovim $version ($nvim_bin), captures in $out"
 # A fake Ollama whose code model answers $1 (in chunks every $2 ms when $2 > 0) and whose
 # fast model answers $3. Prints its URL.
 start_fake() {
-  local code=$1 delay=$2 fast=$3 n=$((${#pids[@]} + 1))
+  local code=$1 delay=$2 fast=$3 n
+  n=$(($(cat "$pid_file" 2>/dev/null | wc -l) + 1))
   python3 - "$code" "$delay" "$fast" >"$work/scenario$n.json" <<'EOF'
 import json, sys
 code, delay, fast = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -59,7 +61,7 @@ print(json.dumps({"models": [model("llama3.2:11b-vision", 500000000, fast),
                   "pullable": [], "loaded": []}))
 EOF
   "$FAKE" --port 0 --scenario "$work/scenario$n.json" --ignore-stdin >"$work/fake$n.out" 2>&1 &
-  pids+=($!)
+  echo $! >>"$pid_file"
   local i
   for i in $(seq 100); do
     grep -q '^listening on' "$work/fake$n.out" 2>/dev/null && break

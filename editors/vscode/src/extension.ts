@@ -3,7 +3,7 @@
 // All behaviour lives in the server: the commands here only ask it for the code actions
 // on the selection and execute the one that matches, so the editor shows exactly what
 // the server offers (titles, models, consent questions). Progress reported by the server
-// ($/progress) is shown in the status bar, where a click cancels the running job.
+// ($/progress) is shown in our status bar item, where a click cancels the running job.
 
 import * as os from 'os';
 import * as vscode from 'vscode';
@@ -18,13 +18,16 @@ import {
   WorkDoneProgress,
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
+  type ClientCapabilities,
   type CodeActionParams,
   type Command,
   type CodeAction,
   type Disposable,
+  type FeatureState,
   type LanguageClientOptions,
   type ProgressToken,
   type ServerOptions,
+  type StaticFeature,
   type WorkDoneProgressBegin,
   type WorkDoneProgressEnd,
   type WorkDoneProgressReport,
@@ -229,14 +232,7 @@ async function startClient(context: vscode.ExtensionContext): Promise<void> {
   );
   client = next;
   startedWith = `${server.command}\0${configPath}`;
-  // Show the server's work-done progress in our own status bar item (clickable to cancel)
-  // instead of the client's default, which cannot be cancelled from the status bar.
-  clientDisposables.push(
-    next.onRequest(WorkDoneProgressCreateRequest.type, (params) => {
-      trackProgress(next, params.token);
-      return null;
-    }),
-  );
+  next.registerFeature(new StatusBarProgress(next));
   try {
     await next.start();
     running = true;
@@ -310,6 +306,39 @@ function restart(context: vscode.ExtensionContext): Promise<void> {
     output?.appendLine(`Restarting the server failed: ${errorText(error)}`);
   });
   return lifecycle;
+}
+
+/**
+ * Shows the server's work-done progress in our own status bar item, where one click
+ * cancels, instead of the client's built-in window progress (a click on that only opens a
+ * notification with a second Cancel button). The built-in ProgressFeature registers its
+ * handler for `window/workDoneProgress/create` when the client initializes, replacing one
+ * set before `start()`; features initialize in the order they were registered, so ours,
+ * registered after the built-in ones, sets the handler last.
+ */
+class StatusBarProgress implements StaticFeature {
+  constructor(private readonly lc: LanguageClient) {}
+
+  fillClientCapabilities(capabilities: ClientCapabilities): void {
+    capabilities.window = { ...capabilities.window, workDoneProgress: true };
+  }
+
+  initialize(): void {
+    clientDisposables.push(
+      this.lc.onRequest(WorkDoneProgressCreateRequest.type, (params) => {
+        trackProgress(this.lc, params.token);
+        return null;
+      }),
+    );
+  }
+
+  getState(): FeatureState {
+    return { kind: 'static' };
+  }
+
+  clear(): void {
+    // The handler goes with the client's other state in disposeClientState.
+  }
 }
 
 function trackProgress(lc: LanguageClient, token: ProgressToken): void {

@@ -136,3 +136,21 @@ test('Retry re-reads the setting; "Restart server" stops the server and starts a
     box.cleanup();
   }
 });
+
+test("the server's progress is in our status bar item, and running llmRouter.cancel (its click) cancels it", async () => {
+  const box = sandbox();
+  try {
+    const result = await runHost(box, { SP: box.server, FAKE_LSP_PROGRESS: '1', WAIT: '1500', CANCEL: '1' });
+    const log = result.lines.join('\n');
+    assert.deepEqual(result.toasts, []);
+    // Not the client's built-in window progress, whose click only opens a notification
+    // with a second Cancel button (what the code-server test showed before the fix).
+    assert.deepEqual(result.withProgress, [], log);
+    assert.ok(result.lines.includes('status: $(sync~spin) Generate script: qwen3-coder:30b-q4 (code tier)'), log);
+    const cancelled = result.lines.indexOf('stderr: fake-lsp: cancel job-1\n');
+    assert.ok(cancelled > result.lines.indexOf('--- cancel'), log);
+    assert.ok(result.lines.slice(cancelled).includes('status: hidden'), log);
+  } finally {
+    box.cleanup();
+  }
+});
