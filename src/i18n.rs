@@ -290,3 +290,11 @@ pub fn progress_end(lang: Language, end: ProgressEnd, model: &str) -> String {
         (Language::De, Failed) => "Fehlgeschlagen".into(),
     }
 }
+
+/// The progress report while an answer streams in; editors show it beside their spinner.
+pub fn characters_received(lang: Language, model: &str, chars: usize) -> String {
+    match lang {
+        Language::En => format!("{model}: {chars} characters received"),
+        Language::De => format!("{model}: {chars} Zeichen empfangen"),
+    }
+}

@@ -210,7 +210,7 @@ async fn forward_progress(
                 chars += n;
                 if last_report.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
                     last_report = Some(Instant::now());
-                    send_progress(&client, token, report(format!("{model}: {chars} characters received"))).await;
+                    send_progress(&client, token, report(i18n::characters_received(lang, &model, chars))).await;
                 }
             }
         }

@@ -37,6 +37,9 @@ pub struct ClientOptions {
     pub initialization_options: Value,
     /// `rootUri` (and the one workspace folder) sent with `initialize`.
     pub root_uri: Option<String>,
+    /// Advertise `codeAction/resolve` (`resolveSupport` for `edit`, `dataSupport`), as the
+    /// peers that compute an action's edit only when it is chosen need.
+    pub code_action_resolve: bool,
 }
 
 impl Default for ClientOptions {
@@ -47,6 +50,7 @@ impl Default for ClientOptions {
             document_changes: true,
             initialization_options: Value::Null,
             root_uri: None,
+            code_action_resolve: false,
         }
     }
 }
@@ -209,6 +213,11 @@ impl TestClient {
                         "general": {"positionEncodings": encodings},
                         "window": {"workDoneProgress": options.work_done_progress, "showMessage": {}},
                         "workspace": {"workspaceEdit": {"documentChanges": options.document_changes}, "applyEdit": true},
+                        "textDocument": if options.code_action_resolve {
+                            json!({"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}})
+                        } else {
+                            json!({})
+                        },
                     },
                     "initializationOptions": options.initialization_options,
                 }),
