@@ -1,6 +1,7 @@
 //! Idle memory of the language server: starts it over stdio with the tests' LSP client
 //! (tests/support/lsp_client.rs), waits a second after `initialize`, and prints VmRSS from
-//! /proc/PID/status; then opens a 10,000-line shell file and prints it again.
+//! /proc/PID/status; then opens a 10,000-line shell file, waits for its lint's diagnostics
+//! and a second more, and prints it again.
 //!
 //! `cargo run --release --example measure_rss -- [BINARY]` (default target/release/llm-router-lsp)
 
@@ -45,7 +46,18 @@ async fn run(binary: &str) -> Result<(), String> {
     let idle = rss_kib(pid).ok_or("no VmRSS for the server")?;
     let text: String = (0..10_000).map(|i| format!("echo line {i} && ls -la /tmp | grep foo\n")).collect();
     client.open("file:///big.sh", "shellscript", &text).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The lint (with shellcheck when installed) ends in publishDiagnostics and hands its
+    // parse memory back after that; on a busy machine that can take seconds.
+    let linted = client
+        .wait_within(Duration::from_secs(60), |all| {
+            all.iter()
+                .any(|m| m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == "file:///big.sh")
+        })
+        .await;
+    if !linted {
+        return Err("no diagnostics for the opened file within 60 s".into());
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
     let opened = rss_kib(pid).ok_or("no VmRSS for the server")?;
     client.shutdown().await;
     let mib = |kib: u64| kib as f64 / 1024.0;
