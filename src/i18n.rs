@@ -298,3 +298,11 @@ pub fn characters_received(lang: Language, model: &str, chars: usize) -> String 
         Language::De => format!("{model}: {chars} Zeichen empfangen"),
     }
 }
+
+/// A model failed and another answers in its place (a progress report).
+pub fn fell_back(lang: Language, from: &str, cause: &str, to: &str) -> String {
+    match lang {
+        Language::En => format!("{from} failed ({cause}); {to} answers instead"),
+        Language::De => format!("{from} ist fehlgeschlagen ({cause}); {to} antwortet stattdessen"),
+    }
+}

@@ -126,7 +126,8 @@ impl Observer for CliObserver {
             let _ = std::io::stdout().write_all(b"\n");
             self.printed_any = false;
         }
-        eprintln!("llm-router-lsp: {from} failed ({cause}); {to} answers instead");
+        // English, like the observer's other stderr lines, which scripts read.
+        eprintln!("llm-router-lsp: {}", i18n::fell_back(crate::vocab::Language::En, from, &cause.to_string(), to));
     }
 }
 

@@ -149,7 +149,7 @@ pub fn start_with_consent(shared: &Arc<Shared>, client: &Client, args: ConsentAr
 enum Event {
     Decided(RouteDecision),
     Text(usize),
-    FellBack(String),
+    FellBack { from: String, to: String, cause: String },
 }
 
 /// Sends job events to the progress forwarder; the pipeline's callbacks cannot await.
@@ -165,7 +165,7 @@ impl Observer for ChannelObserver {
         let _ = self.0.send(Event::Text(piece.chars().count()));
     }
     fn fell_back(&mut self, from: &str, to: &str, cause: &BackendError) {
-        let _ = self.0.send(Event::FellBack(format!("{from} failed ({cause}); {to} answers")));
+        let _ = self.0.send(Event::FellBack { from: from.into(), to: to.into(), cause: cause.to_string() });
     }
 }
 
@@ -205,7 +205,9 @@ async fn forward_progress(
                 let why = summary::short_reasons(&d, lang);
                 send_progress(&client, token, report(format!("{}: {why}", d.model))).await;
             }
-            Event::FellBack(text) => send_progress(&client, token, report(text)).await,
+            Event::FellBack { from, to, cause } => {
+                send_progress(&client, token, report(i18n::fell_back(lang, &from, &cause, &to))).await
+            }
             Event::Text(n) => {
                 chars += n;
                 if last_report.is_none_or(|t| t.elapsed() >= Duration::from_millis(100)) {
