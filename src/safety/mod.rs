@@ -1,7 +1,7 @@
 //! The safety check for shell code: what a script would do when run, from its structure.
 //!
 //! [`check_structure`] parses the script once with tree-sitter-bash, models every command as
-//! the shell would run it (see [`model`]) and applies the danger [`RULES`]. It is pure and
+//! the shell would run it (see [`model`], built by [`walker`] and [`commands`]) and applies the danger [`RULES`]. It is pure and
 //! fast (budgets: a 100-line script under 1 ms, a 1,000-line one under 10 ms; `cargo bench
 //! --bench safety`). [`check`] adds the optional outside checks: `bash -n` (syntax; parses,
 //! never runs) and shellcheck.
@@ -10,11 +10,13 @@
 //! line/column range (0-based, columns in bytes). Nothing here knows LSP; `crate::lsp`
 //! converts findings to diagnostics, `crate::cli` prints them.
 
+mod commands;
 pub mod external;
 mod model;
 pub mod paths;
 mod rules;
 pub mod settings;
+mod walker;
 mod words;
 
 use std::fmt;
@@ -22,8 +24,8 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+pub use commands::{DOWNLOADERS, INTERPRETERS, SHELLS, WRAPPERS, Wrapper};
 pub use external::Tools;
-pub use model::{DOWNLOADERS, INTERPRETERS, SHELLS, WRAPPERS, Wrapper};
 pub use rules::{RULES, Rule};
 pub use settings::{FileSafety, SafetyConfig, ShellcheckMode};
 

@@ -6,7 +6,8 @@
 use std::ops::Range;
 
 use super::Category;
-use super::model::{Cmd, Model, RiskyCd, parse_find};
+use super::commands::parse_find;
+use super::model::{Cmd, Model, RiskyCd};
 use super::paths::{self, PathHit, Target, find_hit};
 use super::words::{Piece, Word};
 
