@@ -121,15 +121,22 @@ pub struct Model {
 
 /// Whether tree-sitter-bash parses `src` without an error node.
 pub fn parses_cleanly(src: &str) -> bool {
-    walker::parse(src).is_some_and(|tree| !tree.root_node().has_error())
+    walker::parse(src, None).is_some_and(|tree| !tree.root_node().has_error())
 }
 
-/// Builds the model of `src`.
+/// Builds the model of `src`, statement by statement, in one: what the rules would see if
+/// they saw the whole script at once.
+#[cfg(test)]
 pub fn build(src: &str) -> Model {
-    match walker::parse(src) {
-        Some(tree) => walker::model_of(src, &tree),
-        None => Model::default(),
+    let mut model = Model::default();
+    if let Some(tree) = walker::parse(src, None) {
+        let (nodes, statements) = walker::statements(&tree, src.len());
+        let mut state = walker::ShellState::initial(src);
+        for st in &statements {
+            walker::walk_statement(src, tree.root_node(), &nodes[st.nodes.clone()], &mut state, &mut model);
+        }
     }
+    model
 }
 
 #[cfg(test)]

@@ -100,7 +100,9 @@ thread_local! {
     static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
 }
 
-pub(super) fn parse(src: &str) -> Option<Tree> {
+/// Parses `src`; with `old` (the tree of the text before, edited with `Tree::edit`) only
+/// what the edits touched is parsed again.
+pub(super) fn parse(src: &str, old: Option<&Tree>) -> Option<Tree> {
     PARSER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -108,17 +110,82 @@ pub(super) fn parse(src: &str) -> Option<Tree> {
             parser.set_language(&tree_sitter_bash::LANGUAGE.into()).ok()?;
             *slot = Some(parser);
         }
-        slot.as_mut()?.parse(src, None)
+        slot.as_mut()?.parse(src, old)
     })
 }
 
-/// The model of `src`, parsed as `tree`.
-pub(super) fn model_of(src: &str, tree: &Tree) -> Model {
-    let mut model = Model::default();
-    let mut walker = Walker::new(src, Mapping::Exact(0), &mut model, 0, Vars::default());
-    walker.errexit = src.lines().next().is_some_and(|l| l.starts_with("#!") && l.contains(" -e"));
-    walker.walk(tree.root_node());
-    model
+/// What the shell carries from one top-level statement to the next: variables (with their
+/// marks), the working directory, a risky `cd`, `set -e`. Guards scoped to a node end with
+/// their statement, so they are not part of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct ShellState {
+    vars: Vars,
+    cwd: Option<Vec<Piece>>,
+    risky_cd: Option<RiskyCd>,
+    errexit: bool,
+}
+
+impl ShellState {
+    /// Before the first statement: `#!/bin/sh -e` starts with errexit on.
+    pub(super) fn initial(src: &str) -> Self {
+        let errexit = src.lines().next().is_some_and(|l| l.starts_with("#!") && l.contains(" -e"));
+        ShellState { errexit, ..ShellState::default() }
+    }
+}
+
+/// A top-level statement with the tokens after it (`;`, `&`): the unit the walk can resume at.
+/// It covers the script's bytes up to the next statement, so that two scripts share a
+/// statement exactly when they share its text.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Statement {
+    /// Indices into the root's children.
+    pub(super) nodes: Range<usize>,
+    pub(super) bytes: Range<usize>,
+    /// The node kinds it consists of, hashed: the same text parsed differently is not the same.
+    pub(super) kinds: u64,
+}
+
+/// The root's children and the statements they form, in order, covering `0..len`.
+pub(super) fn statements(tree: &Tree, len: usize) -> (Vec<Node<'_>>, Vec<Statement>) {
+    let nodes = children(tree.root_node());
+    let mut out: Vec<Statement> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        match out.last_mut() {
+            Some(last) if !node.is_named() => last.nodes.end = i + 1,
+            _ => {
+                if let Some(last) = out.last_mut() {
+                    last.bytes.end = node.start_byte();
+                }
+                let start = if out.is_empty() { 0 } else { node.start_byte() };
+                out.push(Statement { nodes: i..i + 1, bytes: start..len, kinds: 0 });
+            }
+        }
+    }
+    for st in &mut out {
+        // FNV-1a over the kind ids.
+        st.kinds = nodes[st.nodes.clone()]
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325, |h: u64, n| (h ^ u64::from(n.kind_id())).wrapping_mul(0x0100_0000_01b3));
+    }
+    (nodes, out)
+}
+
+/// Walks one top-level statement (`nodes`, children of `root`) from `state`, adding to
+/// `model`, and leaves the state after it in `state`.
+pub(super) fn walk_statement(src: &str, root: Node, nodes: &[Node], state: &mut ShellState, model: &mut Model) {
+    let ShellState { vars, cwd, risky_cd, errexit } = std::mem::take(state);
+    let mut walker = Walker::new(src, Mapping::Exact(0), model, 0, vars);
+    walker.cwd = cwd;
+    walker.risky_cd = risky_cd;
+    walker.errexit = errexit;
+    for node in nodes {
+        walker.walk_below(*node, Some(root));
+    }
+    // Guards that held inside a node of this statement end with it.
+    while let Some((name, _)) = walker.scoped.pop() {
+        walker.vars.remove(&mark_key(MARK_GUARD, &name));
+    }
+    *state = ShellState { vars: walker.vars, cwd: walker.cwd, risky_cd: walker.risky_cd, errexit: walker.errexit };
 }
 
 /// Where a nested script's bytes are in the checked script.
@@ -331,8 +398,13 @@ impl<'s, 'm> Walker<'s, 'm> {
     /// Visits every node in order. Ancestors are kept on a stack: `Node::parent` searches
     /// from the root and would make the walk quadratic.
     fn walk(&mut self, root: Node) {
-        let mut cursor = root.walk();
-        let mut ancestors: Vec<Node> = Vec::new();
+        self.walk_below(root, None);
+    }
+
+    /// [`Walker::walk`] of a subtree whose node has `parent` (the script's root).
+    fn walk_below(&mut self, top: Node, parent: Option<Node>) {
+        let mut cursor = top.walk();
+        let mut ancestors: Vec<Node> = parent.into_iter().collect();
         let mut saved: Vec<(Option<Vec<Piece>>, Option<RiskyCd>)> = Vec::new();
         let table = VISITS.get_or_init(visit_table);
         let is_subshell = |n: Node| table.get(n.kind_id() as usize) == Some(&Visit::Subshell);
@@ -642,7 +714,7 @@ impl<'s, 'm> Walker<'s, 'm> {
         if self.depth >= MAX_DEPTH || text.len() > MAX_NESTED_BYTES || text.trim().is_empty() {
             return;
         }
-        let Some(tree) = parse(text) else { return };
+        let Some(tree) = parse(text, None) else { return };
         Walker::new(text, map, self.model, self.depth + 1, vars).walk(tree.root_node());
     }
 
