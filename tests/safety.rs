@@ -264,6 +264,38 @@ async fn open_shell_documents_get_diagnostics() {
     diagnostics(&client, URI, "no diagnostics after close", |d| d.is_empty()).await;
 }
 
+/// Typed a keystroke at a time (incremental sync, UTF-16 columns after an emoji), the lint
+/// re-parses only what changed; its diagnostics are those of the same text opened fresh.
+#[tokio::test]
+async fn edited_documents_get_the_diagnostics_of_a_fresh_open() {
+    let (_fake, client, _dir) = setup("x", "x", "").await;
+    let padding = "echo padding\n".repeat(40);
+    let text = format!("#!/bin/bash\nD=/tmp/build\necho \"😀\"\n{padding}rm -rf \"$D\"\n");
+    client.open(URI, "shellscript", &text).await;
+    diagnostics(&client, URI, "the first lint", |d| d.is_empty()).await;
+    // A variable far above changes what the last line deletes.
+    client.edit(URI, (1, 2), (1, 12), "/etc").await;
+    // Typed after the emoji, one character at a time: `echo "😀"` is 9 UTF-16 code units.
+    for (i, c) in "; rm -rf ~".chars().enumerate() {
+        client.edit(URI, (2, 9 + i as u64), (2, 9 + i as u64), &c.to_string()).await;
+    }
+    let edited = diagnostics(&client, URI, "both dangers after the edits", |d| {
+        has(d, "delete-home", 2) && has(d, "delete-system", 43)
+    })
+    .await;
+    assert_eq!(client.text(URI).lines().nth(2), Some("echo \"😀\"; rm -rf ~"));
+    let fresh_uri = "file:///work/fresh.sh";
+    client.open(fresh_uri, "shellscript", &client.text(URI)).await;
+    let fresh = diagnostics(&client, fresh_uri, "the fresh open", |d| !d.is_empty()).await;
+    assert_eq!(edited, fresh);
+    // Deleting the dangerous lines clears them.
+    client.edit(URI, (2, 9), (2, 19), "").await;
+    client.edit(URI, (43, 0), (44, 0), "").await;
+    // (`D` is now unused: shellcheck, when installed, says so.)
+    let d = diagnostics(&client, URI, "no dangers left", |d| codes(d).iter().all(|c| c == "shellcheck")).await;
+    assert!(d.iter().all(|d| d["severity"] != 1), "{d:#?}");
+}
+
 #[tokio::test]
 async fn other_languages_and_lint_off_get_no_diagnostics() {
     let (_fake, client, _dir) = setup("x", "x", "").await;

@@ -8,6 +8,25 @@ use tower_lsp_server::ls_types::{Range, TextDocumentContentChangeEvent, Uri};
 use super::position::{Encoding, to_char};
 use crate::actions::edits::LineSelection;
 
+/// One change in bytes of the text before it: what the lint's incremental parse needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ByteEdit {
+    pub start: usize,
+    pub old_end: usize,
+    pub text: String,
+}
+
+/// What changed since the lint last looked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Changes {
+    Edits(Vec<ByteEdit>),
+    /// The whole text is new (opened, full-text sync, or more edits than are worth keeping).
+    Replaced,
+}
+
+/// More edits than this between two lints (a document nobody lints) count as a new text.
+const MAX_PENDING_EDITS: usize = 512;
+
 #[derive(Debug, Clone)]
 pub struct Document {
     pub rope: Rope,
@@ -16,11 +35,30 @@ pub struct Document {
     /// Running jobs' selected lines, moved through every change; `None` once a change
     /// touched them.
     anchors: HashMap<u64, Option<LineSelection>>,
+    changes: Changes,
 }
 
 impl Document {
     pub fn new(text: &str, version: i32, language_id: &str) -> Self {
-        Self { rope: Rope::from_str(text), version, language_id: language_id.to_string(), anchors: HashMap::new() }
+        Self {
+            rope: Rope::from_str(text),
+            version,
+            language_id: language_id.to_string(),
+            anchors: HashMap::new(),
+            changes: Changes::Replaced,
+        }
+    }
+
+    /// The changes since the last call.
+    pub fn take_changes(&mut self) -> Changes {
+        std::mem::replace(&mut self.changes, Changes::Edits(Vec::new()))
+    }
+
+    fn record(&mut self, edit: Option<ByteEdit>) {
+        match (&mut self.changes, edit) {
+            (Changes::Edits(edits), Some(e)) if edits.len() < MAX_PENDING_EDITS => edits.push(e),
+            _ => self.changes = Changes::Replaced,
+        }
     }
 
     /// Applies one change of `didChange` (a range edit, or the whole text), moving the
@@ -37,6 +75,12 @@ impl Document {
                         a.as_ref().map(|a| (*id, self.anchor_start_after(a, start, end, &change.text)))
                     })
                     .collect();
+                let edit = ByteEdit {
+                    start: self.rope.char_to_byte(start),
+                    old_end: self.rope.char_to_byte(end),
+                    text: change.text.clone(),
+                };
+                self.record(Some(edit));
                 self.rope.remove(start..end);
                 self.rope.insert(start, &change.text);
                 for (id, new_start_char) in moved {
@@ -51,6 +95,7 @@ impl Document {
                 }
             }
             None => {
+                self.record(None);
                 let new = Rope::from_str(&change.text);
                 if self.anchors.values().any(Option::is_some) {
                     self.move_anchors_to(&new);
@@ -219,6 +264,10 @@ impl Documents {
 
     pub fn get(&self, uri: &Uri) -> Option<&Document> {
         self.docs.get(uri)
+    }
+
+    pub fn get_mut(&mut self, uri: &Uri) -> Option<&mut Document> {
+        self.docs.get_mut(uri)
     }
 }
 
@@ -396,6 +445,30 @@ mod tests {
         // Clamped: a range past the end replaces up to the end.
         d.apply(&change(((1, 2), (9, 9)), "X"), Encoding::Utf16);
         assert_eq!(d.rope.to_string(), "a🎉B\nseX");
+    }
+
+    /// What the lint gets: each change in bytes of the text before it; a whole new text
+    /// (opened, full sync, too many edits) as `Replaced`.
+    #[test]
+    fn changes_are_kept_in_bytes_for_the_lint() {
+        let edit = |start, old_end, text: &str| ByteEdit { start, old_end, text: text.into() };
+        let mut d = Document::new("a😀b\nsecond\n", 1, "shellscript");
+        assert_eq!(d.take_changes(), Changes::Replaced);
+        assert_eq!(d.take_changes(), Changes::Edits(Vec::new()));
+        // UTF-16 (0,3)..(0,4) is the `b` after the emoji: bytes 5..6.
+        d.apply(&change(((0, 3), (0, 4)), "B"), Encoding::Utf16);
+        d.apply(&change(((1, 0), (1, 0)), "é"), Encoding::Utf8);
+        // Past the end: clamped, as the rope is.
+        d.apply(&change(((1, 3), (9, 9)), ""), Encoding::Utf16);
+        assert_eq!(d.take_changes(), Changes::Edits(vec![edit(5, 6, "B"), edit(7, 7, "é"), edit(11, 16, "")]));
+        assert_eq!(d.rope.to_string(), "a😀B\nése");
+        d.apply(&TextDocumentContentChangeEvent { range: None, range_length: None, text: "x".into() }, Encoding::Utf16);
+        d.apply(&change(((0, 0), (0, 0)), "y"), Encoding::Utf16);
+        assert_eq!(d.take_changes(), Changes::Replaced);
+        for _ in 0..=MAX_PENDING_EDITS {
+            d.apply(&change(((0, 0), (0, 0)), "y"), Encoding::Utf16);
+        }
+        assert_eq!(d.take_changes(), Changes::Replaced);
     }
 
     #[test]

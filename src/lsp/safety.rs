@@ -11,19 +11,20 @@
 //! lines are changed, their diagnostics go.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::request::ShowMessageRequest;
 use tower_lsp_server::ls_types::*;
 
+use super::documents::Changes;
 use super::position::Encoding;
 use super::state::Shared;
 use crate::actions::edits::{self, LineInsert};
 use crate::actions::{Answer, check};
 use crate::config::Config;
-use crate::safety::{self, CheckOptions, Dialect, Finding, Severity};
+use crate::safety::{self, CheckOptions, Dialect, DocumentCheck, Finding, Report, SafetyConfig, Severity};
 use crate::vocab::DangerAnswer;
 
 /// Wait after a change before linting (typing goes on).
@@ -61,6 +62,10 @@ pub struct SafetyDocs {
     lint: HashMap<Uri, (i32, Vec<Diagnostic>)>,
     /// Bumped by every scheduled refresh; only the latest one publishes.
     generation: HashMap<Uri, u64>,
+    /// Each linted document's parse and per-statement results, kept for the next change.
+    /// Locked by the lint alone, which takes the document's changes while it holds it, so
+    /// that two lints apply them in order.
+    checks: HashMap<Uri, Arc<Mutex<Option<DocumentCheck>>>>,
 }
 
 /// Generated code's findings, before the edit (the code may be inserted as comments).
@@ -173,6 +178,7 @@ pub async fn document_closed(shared: &Shared, client: &Client, uri: &Uri) {
     let had = {
         let mut s = shared.lock();
         s.safety.generation.remove(uri);
+        s.safety.checks.remove(uri);
         let lint = s.safety.lint.remove(uri).is_some_and(|(_, d)| !d.is_empty());
         s.safety.blocks.remove(uri).is_some() || lint
     };
@@ -201,13 +207,12 @@ fn current(shared: &Shared, uri: &Uri, generation: u64) -> bool {
     shared.lock().safety.generation.get(uri) == Some(&generation)
 }
 
-async fn refresh(shared: &Shared, client: &Client, uri: &Uri, generation: u64) {
+async fn refresh(shared: &Arc<Shared>, client: &Client, uri: &Uri, generation: u64) {
     if !current(shared, uri, generation) {
         return;
     }
-    // Lint outside the lock, on the blocking pool.
     let snapshot = {
-        let s = shared.lock();
+        let mut s = shared.lock();
         let Some(doc) = s.documents.get(uri) else { return };
         let settings = s.config.safety.clone();
         let dialect = Dialect::from_language(&doc.language_id).filter(|_| settings.lint_open_documents);
@@ -217,16 +222,30 @@ async fn refresh(shared: &Shared, client: &Client, uri: &Uri, generation: u64) {
             return;
         }
         let stale = s.safety.lint.get(uri).is_none_or(|(v, _)| *v != doc.version);
-        (dialect, stale, doc.rope.to_string(), doc.version, settings, s.encoding)
+        let (version, encoding) = (doc.version, s.encoding);
+        let check = match dialect {
+            Some(_) => Some(Arc::clone(s.safety.checks.entry(uri.clone()).or_default())),
+            None => {
+                s.safety.checks.remove(uri);
+                None
+            }
+        };
+        (dialect, stale, version, settings, encoding, check)
     };
-    let (dialect, stale, text, version, settings, encoding) = snapshot;
+    let (dialect, stale, mut version, settings, encoding, check) = snapshot;
     let mut lint = None;
-    if let Some(dialect) = dialect.filter(|_| stale && text.len() <= MAX_LINT_BYTES) {
-        let dialect = Dialect::from_shebang(&text).unwrap_or(dialect);
-        let report = safety::check_async(&text, CheckOptions::new(&settings, dialect)).await;
-        let lines: Vec<&str> = text.split('\n').collect();
-        lint = Some(report.findings.iter().map(|f| diagnostic(f, f.start, f.end, &lines, encoding)).collect());
-        release_freed_memory(text.len());
+    if let (Some(dialect), Some(check), true) = (dialect, check, stale) {
+        let (shared, uri) = (Arc::clone(shared), uri.clone());
+        let linted = tokio::task::spawn_blocking(move || lint_document(&shared, &uri, &check, dialect, &settings));
+        match linted.await {
+            Ok(Some((linted_version, text, report))) => {
+                version = linted_version;
+                let lines: Vec<&str> = text.split('\n').collect();
+                lint = Some(report.findings.iter().map(|f| diagnostic(f, f.start, f.end, &lines, encoding)).collect());
+            }
+            Ok(None) => {}
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
     } else if dialect.is_none() {
         lint = Some(Vec::new());
     }
@@ -276,6 +295,50 @@ async fn refresh(shared: &Shared, client: &Client, uri: &Uri, generation: u64) {
         all
     };
     client.publish_diagnostics(uri.clone(), diagnostics, Some(version)).await;
+}
+
+/// Lints an open document where it stands (on the blocking pool): its changes since the last
+/// lint go into its [`DocumentCheck`] (incremental parse, only the touched statements walked
+/// again), then `bash -n` and shellcheck. The version and text the report is for; `None` when
+/// the document is closed or too large to lint.
+fn lint_document(
+    shared: &Shared,
+    uri: &Uri,
+    check: &Mutex<Option<DocumentCheck>>,
+    dialect: Dialect,
+    settings: &SafetyConfig,
+) -> Option<(i32, String, Report)> {
+    let mut slot = check.lock().unwrap_or_else(|p| p.into_inner());
+    let version = {
+        let mut s = shared.lock();
+        let doc = s.documents.get_mut(uri)?;
+        let changes = doc.take_changes();
+        let len = doc.rope.len_bytes();
+        if len > MAX_LINT_BYTES {
+            *slot = None;
+            return None;
+        }
+        // The edits' offsets are those of the editor's text; should the check's text differ
+        // from it after them, it starts over from the document.
+        let applied = match (slot.as_mut(), changes) {
+            (Some(c), Changes::Edits(edits)) => {
+                edits.iter().all(|e| c.edit(e.start, e.old_end, &e.text)) && c.text().len() == len
+            }
+            _ => false,
+        };
+        if !applied {
+            *slot = Some(DocumentCheck::new(doc.rope.to_string()));
+        }
+        doc.version
+    };
+    let check = slot.as_mut()?;
+    let structural = check.check();
+    let text = check.text().to_string();
+    drop(slot);
+    let dialect = Dialect::from_shebang(&text).unwrap_or(dialect);
+    let report = safety::check_with(structural, &text, &CheckOptions::new(settings, dialect));
+    release_freed_memory(text.len());
+    Some((version, text, report))
 }
 
 /// A finding as a diagnostic; `lines` are the text the positions refer to.

@@ -1,7 +1,7 @@
 //! The safety check for shell code: what a script would do when run, from its structure.
 //!
 //! [`check_structure`] parses the script once with tree-sitter-bash, models every command as
-//! the shell would run it (see [`model`]) and applies the danger [`RULES`]. It is pure and
+//! the shell would run it (see [`model`], built by [`walker`] and [`commands`]) and applies the danger [`RULES`]. It is pure and
 //! fast (budgets: a 100-line script under 1 ms, a 1,000-line one under 10 ms; `cargo bench
 //! --bench safety`). [`check`] adds the optional outside checks: `bash -n` (syntax; parses,
 //! never runs) and shellcheck.
@@ -10,11 +10,14 @@
 //! line/column range (0-based, columns in bytes). Nothing here knows LSP; `crate::lsp`
 //! converts findings to diagnostics, `crate::cli` prints them.
 
+mod commands;
 pub mod external;
+mod incremental;
 mod model;
 pub mod paths;
 mod rules;
 pub mod settings;
+mod walker;
 mod words;
 
 use std::fmt;
@@ -22,8 +25,9 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+pub use commands::{DOWNLOADERS, INTERPRETERS, SHELLS, WRAPPERS, Wrapper};
 pub use external::Tools;
-pub use model::{DOWNLOADERS, INTERPRETERS, SHELLS, WRAPPERS, Wrapper};
+pub use incremental::DocumentCheck;
 pub use rules::{RULES, Rule};
 pub use settings::{FileSafety, SafetyConfig, ShellcheckMode};
 
@@ -213,16 +217,7 @@ pub fn parses_cleanly(script: &str) -> bool {
 
 /// The structural danger check: no processes, no I/O.
 pub fn check_structure(script: &str) -> Vec<Finding> {
-    let model = model::build(script);
-    let mut hits = Vec::new();
-    for rule in RULES {
-        (rule.detect)(&model, &mut hits);
-    }
-    let index = LineIndex::new(script);
-    let mut findings: Vec<Finding> =
-        hits.into_iter().map(|h| index.finding(h.category, Severity::Danger, h.message, h.span)).collect();
-    sort_dedup(&mut findings);
-    findings
+    incremental::check_once(script)
 }
 
 fn sort_dedup(findings: &mut Vec<Finding>) {
@@ -370,7 +365,12 @@ impl Report {
 /// The structural check plus `bash -n` and shellcheck when installed. Blocks while those run
 /// (a few milliseconds each, at most their timeouts): call it off the async threads.
 pub fn check(script: &str, options: &CheckOptions) -> Report {
-    let mut findings = check_structure(script);
+    check_with(check_structure(script), script, options)
+}
+
+/// [`check`] with the structural findings already made (by a [`DocumentCheck`]).
+pub fn check_with(structural: Vec<Finding>, script: &str, options: &CheckOptions) -> Report {
+    let mut findings = structural;
     let posix_like = matches!(options.dialect, Dialect::Bash | Dialect::Sh);
     let syntax = match (&options.tools.bash, options.syntax && posix_like) {
         (_, false) => ToolRun::Skipped,

@@ -6,7 +6,8 @@
 use std::ops::Range;
 
 use super::Category;
-use super::model::{Cmd, Model, RiskyCd, parse_find};
+use super::commands::parse_find;
+use super::model::{Cmd, Model, RiskyCd};
 use super::paths::{self, PathHit, Target, find_hit};
 use super::words::{Piece, Word};
 
@@ -24,8 +25,26 @@ pub struct Rule {
     pub categories: &'static [Category],
     pub examples: &'static [&'static str],
     pub description: &'static str,
+    /// On one top-level statement's model: what it finds there depends on that statement
+    /// alone, so an open document's unchanged statements keep their hits.
     pub(crate) detect: fn(&Model, &mut Vec<Hit>),
+    /// The part that reads commands across the whole script, if any.
+    pub(crate) across: Option<AcrossScript>,
 }
+
+/// The part of a rule that needs the whole script: a file downloaded on one line and run on
+/// another, a firewall default that an SSH rule elsewhere makes harmless.
+pub(crate) struct AcrossScript {
+    /// The commands it reads; it ignores every other one (each statement keeps its picked
+    /// commands, so the part reruns only when an edit adds or removes one).
+    pub picks: fn(&Cmd) -> bool,
+    /// On a model of the picked commands alone, in script order: no pipelines, redirections
+    /// or `inner` ranges.
+    pub detect: fn(&Model, &mut Vec<Hit>),
+}
+
+/// For rules that work across the script only.
+fn no_statement_part(_: &Model, _: &mut Vec<Hit>) {}
 
 pub static RULES: &[Rule] = &[
     Rule {
@@ -36,6 +55,7 @@ pub static RULES: &[Rule] = &[
                       directory or its direct contents, a home directory, or a path that is one of those when a \
                       variable in it is empty",
         detect: deletion,
+        across: None,
     },
     Rule {
         name: "disk-write",
@@ -44,6 +64,7 @@ pub static RULES: &[Rule] = &[
         description: "writing to a disk: dd of=/dev/…, redirection or tee to a device, mkfs*, wipefs -a, shred on a \
                       device, partitioning tools, blkdiscard",
         detect: disk_write,
+        across: Some(AcrossScript { picks: picks_format, detect: format_disk }),
     },
     Rule {
         name: "system-permissions",
@@ -51,6 +72,7 @@ pub static RULES: &[Rule] = &[
         examples: &["chmod -R 777 /"],
         description: "recursive chmod/chown/chgrp/setfacl on the root or a system directory",
         detect: system_permissions,
+        across: None,
     },
     Rule {
         name: "pipe-to-shell",
@@ -58,6 +80,7 @@ pub static RULES: &[Rule] = &[
         examples: &["curl -fsSL https://example.com/install.sh | sudo bash"],
         description: "downloaded code run by a shell or interpreter (curl … | sh, bash <(curl …), sh -c \"$(curl …)\")",
         detect: pipe_to_shell,
+        across: None,
     },
     Rule {
         name: "overwrite-system-file",
@@ -66,6 +89,7 @@ pub static RULES: &[Rule] = &[
         description: "writing /etc/passwd, /etc/shadow, /etc/group, /etc/sudoers(.d) or /boot/* by redirection, \
                       tee, cp, mv, dd or truncate",
         detect: overwrite_system_file,
+        across: Some(AcrossScript { picks: picks_sudoers_write, detect: sudoers_write }),
     },
     Rule {
         name: "fork-bomb",
@@ -73,6 +97,7 @@ pub static RULES: &[Rule] = &[
         examples: &[":(){ :|:& };:"],
         description: "a function that starts copies of itself in a pipeline or in the background",
         detect: fork_bomb,
+        across: None,
     },
     Rule {
         name: "kill-all",
@@ -80,6 +105,7 @@ pub static RULES: &[Rule] = &[
         examples: &["kill -9 -1"],
         description: "kill -1 (every process), kill 1 (init), killall5",
         detect: kill_all,
+        across: None,
     },
     Rule {
         name: "volume-wipe",
@@ -89,6 +115,7 @@ pub static RULES: &[Rule] = &[
                       vgremove, zfs destroy -r, hdparm --security-erase, sgdisk --zap-all on a device (a regular file \
                       such as ./disk.img is not a disk)",
         detect: volume_wipe,
+        across: None,
     },
     Rule {
         name: "download-run",
@@ -96,7 +123,8 @@ pub static RULES: &[Rule] = &[
         examples: &["curl -fsSLo install.sh https://example.com/install.sh\nsh install.sh"],
         description: "a file fetched by curl/wget and then run in the same script (sh FILE, ./FILE, source FILE), \
                       followed across lines and variables; a checksum or signature check in between counts",
-        detect: download_run,
+        detect: no_statement_part,
+        across: Some(AcrossScript { picks: picks_download_run, detect: download_run }),
     },
     Rule {
         name: "encoded-payload",
@@ -105,6 +133,7 @@ pub static RULES: &[Rule] = &[
         description: "text decoded by base64 -d, xxd -r, rev, openssl enc -d or printf '\\x..' and run by a shell, \
                       an interpreter or eval",
         detect: encoded_payload,
+        across: None,
     },
     Rule {
         name: "lockout",
@@ -112,7 +141,8 @@ pub static RULES: &[Rule] = &[
         examples: &["iptables -P INPUT DROP"],
         description: "a default-drop firewall without an SSH rule (iptables, ufw), nft flush ruleset, stopping or \
                       disabling sshd, locking or deleting accounts (passwd -l root, usermod -L, userdel -r)",
-        detect: lockout,
+        detect: no_statement_part,
+        across: Some(AcrossScript { picks: picks_lockout, detect: lockout }),
     },
     Rule {
         name: "data-store",
@@ -121,6 +151,7 @@ pub static RULES: &[Rule] = &[
         description: "docker system prune --volumes, docker volume prune/rm, compose down -v, DROP DATABASE through \
                       psql/mysql, dropdb, redis-cli FLUSHALL, deleting a database's data directory",
         detect: data_store,
+        across: None,
     },
     Rule {
         name: "remove-system-package",
@@ -129,6 +160,7 @@ pub static RULES: &[Rule] = &[
         description: "removing packages the system needs (libc6, systemd, sudo, openssh-server, python3, the kernel) \
                       or removing without dependency checks (rpm -e --nodeps, dpkg --force-all -r)",
         detect: system_package,
+        across: None,
     },
     Rule {
         name: "kill-everything",
@@ -136,6 +168,7 @@ pub static RULES: &[Rule] = &[
         examples: &["kill -9 $(ps -e -o pid=)"],
         description: "kill given every process ps lists, pkill -f ., killall -r .",
         detect: kill_everything,
+        across: None,
     },
     Rule {
         name: "program-fork-bomb",
@@ -143,6 +176,7 @@ pub static RULES: &[Rule] = &[
         examples: &["perl -e 'fork while fork'"],
         description: "an interpreter's program that forks in an endless loop (perl, python, ruby, node)",
         detect: program_fork_bomb,
+        across: None,
     },
     Rule {
         name: "empty-crontab",
@@ -150,6 +184,7 @@ pub static RULES: &[Rule] = &[
         examples: &["echo | crontab -"],
         description: "an empty crontab installed from stdin (echo | crontab -, crontab - < /dev/null)",
         detect: empty_crontab,
+        across: None,
     },
     Rule {
         name: "crontab-remove",
@@ -157,6 +192,7 @@ pub static RULES: &[Rule] = &[
         examples: &["crontab -r"],
         description: "crontab -r (all cron jobs, without asking), crontab /dev/null",
         detect: crontab_remove,
+        across: None,
     },
 ];
 
@@ -493,30 +529,8 @@ fn disk_write(m: &Model, out: &mut Vec<Hit>) {
                     push(&cmd.span, format!("`dd` writes over the disk {p}; everything on it is lost"));
                 }
             }
-        } else if name.starts_with("mkfs") || matches!(name, "mke2fs" | "mkdosfs" | "mkntfs" | "mkexfatfs" | "mkswap") {
-            let target =
-                o.operands.iter().rev().find(|w| !w.literal().is_some_and(|t| t.chars().all(|c| c.is_ascii_digit())));
-            let Some(target) = target else { continue };
-            let unknown = target.literal().is_none() && paths::segments(&target.candidates()[0].text).is_none();
-            // A logical volume the script made itself (`lvcreate -n data vg` … `mkfs /dev/vg/data`).
-            let made_here =
-                target.literal().and_then(|t| t.rsplit('/').next().map(str::to_string)).is_some_and(|leaf| {
-                    m.cmds.iter().any(|c| {
-                        c.name == "lvcreate"
-                            && c.args.windows(2).any(|w| {
-                                matches!(w[0].literal().as_deref(), Some("-n" | "--name"))
-                                    && w[1].literal().as_deref() == Some(&leaf)
-                            })
-                    })
-                });
-            if made_here {
-                continue;
-            }
-            if let Some(p) = device_hit(target) {
-                push(&cmd.span, format!("`{name}` formats {p}; everything on it is lost"));
-            } else if unknown && name != "mkswap" {
-                push(&cmd.span, format!("`{name}` formats {}, a device not known before it runs", target.display()));
-            }
+        } else if formats(name) {
+            // Across the script: format_disk (a volume made above is the script's own).
         } else if name == "wipefs" {
             if (o.short('a') || o.long("--all") || o.short('o') || o.long("--offset"))
                 && !(o.short('n') || o.long("--no-act"))
@@ -569,6 +583,47 @@ fn disk_write(m: &Model, out: &mut Vec<Hit>) {
     for r in m.redirects.iter().filter(|r| r.writes()) {
         if let Some(p) = device_hit(&r.target) {
             push(&r.span, format!("`{}` redirects output onto the disk {p}; everything on it is lost", r.op));
+        }
+    }
+}
+
+fn formats(name: &str) -> bool {
+    name.starts_with("mkfs") || matches!(name, "mke2fs" | "mkdosfs" | "mkntfs" | "mkexfatfs" | "mkswap")
+}
+
+fn picks_format(c: &Cmd) -> bool {
+    formats(&c.name) || c.name == "lvcreate"
+}
+
+/// mkfs and friends on a disk; not on a logical volume the script made itself.
+fn format_disk(m: &Model, out: &mut Vec<Hit>) {
+    let mut push = |span: &Range<usize>, message: String| {
+        out.push(Hit { category: Category::DiskWrite, span: span.clone(), message })
+    };
+    for cmd in m.cmds.iter().filter(|c| formats(&c.name)) {
+        let name = cmd.name.as_str();
+        let o = Opts::parse(&cmd.args, &[]);
+        let target =
+            o.operands.iter().rev().find(|w| !w.literal().is_some_and(|t| t.chars().all(|c| c.is_ascii_digit())));
+        let Some(target) = target else { continue };
+        let unknown = target.literal().is_none() && paths::segments(&target.candidates()[0].text).is_none();
+        // A logical volume the script made itself (`lvcreate -n data vg` … `mkfs /dev/vg/data`).
+        let made_here = target.literal().and_then(|t| t.rsplit('/').next().map(str::to_string)).is_some_and(|leaf| {
+            m.cmds.iter().any(|c| {
+                c.name == "lvcreate"
+                    && c.args.windows(2).any(|w| {
+                        matches!(w[0].literal().as_deref(), Some("-n" | "--name"))
+                            && w[1].literal().as_deref() == Some(&leaf)
+                    })
+            })
+        });
+        if made_here {
+            continue;
+        }
+        if let Some(p) = device_hit(target) {
+            push(&cmd.span, format!("`{name}` formats {p}; everything on it is lost"));
+        } else if unknown && name != "mkswap" {
+            push(&cmd.span, format!("`{name}` formats {}, a device not known before it runs", target.display()));
         }
     }
 }
@@ -741,14 +796,6 @@ fn overwrite_system_file(m: &Model, out: &mut Vec<Hit>) {
             push(&r.span, format!("`{}` {verb} {p}; a mistake there locks users out or hands out root", r.op));
         }
     }
-    // `visudo -c` checks a sudoers file before it is put in place: the safe way.
-    let checked = m.cmds.iter().any(|c| {
-        c.name == "visudo"
-            && c.args
-                .iter()
-                .filter_map(Word::literal)
-                .any(|t| t == "--check" || (t.starts_with('-') && !t.starts_with("--") && t.contains('c')))
-    });
     for cmd in &m.cmds {
         if let Some(p) = in_place_edit(cmd) {
             push(
@@ -757,31 +804,9 @@ fn overwrite_system_file(m: &Model, out: &mut Vec<Hit>) {
             );
             continue;
         }
-        if !matches!(cmd.name.as_str(), "tee" | "truncate" | "cp" | "mv" | "install" | "ln" | "dd") {
-            continue;
-        }
-        let mode = cmd.args.iter().position(|a| a.literal().as_deref() == Some("-m")).and_then(|i| cmd.arg(i + 1));
-        let sudoers_d = |w: &Word| w.literal().is_some_and(|t| t.starts_with("/etc/sudoers.d/"));
-        let o = Opts::parse(&cmd.args, &["-S", "--suffix", "-m", "--mode", "-o", "-g", "-s", "--size", "-r"]);
-        let targets: Vec<&Word> = match cmd.name.as_str() {
-            "tee" | "truncate" => o.operands.clone(),
-            "cp" | "mv" | "install" | "ln" if o.operands.len() >= 2 && !o.short('t') => {
-                vec![o.operands[o.operands.len() - 1]]
-            }
-            "dd" => Vec::new(),
-            _ => continue,
-        };
-        for w in targets {
-            if sudoers_d(w) && (checked || cmd.name == "install" && mode.as_deref().is_some_and(|m| m.ends_with("440")))
-            {
-                continue;
-            }
+        // A file in /etc/sudoers.d/ is checked across the script: sudoers_write.
+        for (w, verb) in file_writes(cmd).into_iter().filter(|(w, _)| !in_sudoers_d(w)) {
             if let Some(p) = file(w) {
-                let verb = match cmd.name.as_str() {
-                    "tee" if o.short('a') || o.long("--append") => "appends to",
-                    "truncate" => "empties",
-                    _ => "overwrites",
-                };
                 push(
                     &cmd.span,
                     format!("`{}` {verb} {p}; a mistake there locks users out or hands out root", cmd.name),
@@ -793,6 +818,61 @@ fn overwrite_system_file(m: &Model, out: &mut Vec<Hit>) {
                 if let Some(p) = file(&w) {
                     push(&cmd.span, format!("`dd` overwrites {p}; a mistake there locks users out or hands out root"));
                 }
+            }
+        }
+    }
+}
+
+/// The files `tee`, `truncate`, `cp`, `mv`, `install` or `ln` write, with the verb.
+fn file_writes(cmd: &Cmd) -> Vec<(&Word, &'static str)> {
+    if !matches!(cmd.name.as_str(), "tee" | "truncate" | "cp" | "mv" | "install" | "ln") {
+        return Vec::new();
+    }
+    let o = Opts::parse(&cmd.args, &["-S", "--suffix", "-m", "--mode", "-o", "-g", "-s", "--size", "-r"]);
+    let verb = match cmd.name.as_str() {
+        "tee" if o.short('a') || o.long("--append") => "appends to",
+        "truncate" => "empties",
+        _ => "overwrites",
+    };
+    let targets: Vec<&Word> = match cmd.name.as_str() {
+        "tee" | "truncate" => o.operands.clone(),
+        _ if o.operands.len() >= 2 && !o.short('t') => vec![o.operands[o.operands.len() - 1]],
+        _ => Vec::new(),
+    };
+    targets.into_iter().map(|w| (w, verb)).collect()
+}
+
+fn in_sudoers_d(w: &Word) -> bool {
+    w.literal().is_some_and(|t| t.starts_with("/etc/sudoers.d/"))
+}
+
+fn picks_sudoers_write(c: &Cmd) -> bool {
+    c.name == "visudo" || c.args.iter().any(in_sudoers_d)
+}
+
+/// A file put into /etc/sudoers.d/ without `visudo -c` anywhere in the script (or
+/// `install -m 0440`, the safe way).
+fn sudoers_write(m: &Model, out: &mut Vec<Hit>) {
+    let checked = m.cmds.iter().any(|c| {
+        c.name == "visudo"
+            && c.args
+                .iter()
+                .filter_map(Word::literal)
+                .any(|t| t == "--check" || (t.starts_with('-') && !t.starts_with("--") && t.contains('c')))
+    });
+    for cmd in &m.cmds {
+        let mode = cmd.args.iter().position(|a| a.literal().as_deref() == Some("-m")).and_then(|i| cmd.arg(i + 1));
+        let installed_safely = cmd.name == "install" && mode.as_deref().is_some_and(|m| m.ends_with("440"));
+        if checked || installed_safely {
+            continue;
+        }
+        for (w, verb) in file_writes(cmd).into_iter().filter(|(w, _)| in_sudoers_d(w)) {
+            if let Some(p) = find_hit(w, paths::system_file_target).map(|h| h.path) {
+                out.push(Hit {
+                    category: Category::OverwriteSystemFile,
+                    span: cmd.span.clone(),
+                    message: format!("`{}` {verb} {p}; a mistake there locks users out or hands out root", cmd.name),
+                });
             }
         }
     }
@@ -1089,6 +1169,21 @@ fn run_file(cmd: &Cmd) -> Option<String> {
     (p.contains('/') || cmd.program.literal().is_none()).then(|| file_key(&cmd.program)).flatten()
 }
 
+/// A download, a checksum or signature check, or a command that runs a file.
+fn picks_download_run(cmd: &Cmd) -> bool {
+    if super::DOWNLOADERS.contains(&cmd.name.as_str()) {
+        return fetched_file(cmd).is_some();
+    }
+    verifies(cmd) || run_file(cmd).is_some()
+}
+
+/// A checksum or signature check, which is what an admin does before running a download.
+fn verifies(cmd: &Cmd) -> bool {
+    (cmd.name.ends_with("sum") && cmd.args.iter().filter_map(Word::literal).any(|t| t == "-c" || t == "--check"))
+        || (matches!(cmd.name.as_str(), "gpg" | "gpgv" | "cosign" | "minisign" | "signify")
+            && cmd.args.iter().filter_map(Word::literal).any(|t| t.contains("verify") || t == "-V"))
+}
+
 fn download_run(m: &Model, out: &mut Vec<Hit>) {
     let mut fetched: Vec<(String, String, bool)> = Vec::new();
     for cmd in &m.cmds {
@@ -1098,12 +1193,7 @@ fn download_run(m: &Model, out: &mut Vec<Hit>) {
             }
             continue;
         }
-        // A checksum or signature check before running is what an admin does.
-        let verifies = (cmd.name.ends_with("sum")
-            && cmd.args.iter().filter_map(Word::literal).any(|t| t == "-c" || t == "--check"))
-            || (matches!(cmd.name.as_str(), "gpg" | "gpgv" | "cosign" | "minisign" | "signify")
-                && cmd.args.iter().filter_map(Word::literal).any(|t| t.contains("verify") || t == "-V"));
-        if verifies {
+        if verifies(cmd) {
             fetched.iter_mut().for_each(|f| f.2 = true);
             continue;
         }
@@ -1142,31 +1232,36 @@ fn lits(cmd: &Cmd) -> Vec<String> {
     cmd.args.iter().map(|a| a.literal().unwrap_or_else(|| a.display())).collect()
 }
 
+/// The programs [`lockout`] reads.
+const LOCKOUT_PROGRAMS: &[&str] = &[
+    "iptables",
+    "ip6tables",
+    "nft",
+    "ufw",
+    "firewall-cmd",
+    "systemctl",
+    "service",
+    "passwd",
+    "usermod",
+    "chage",
+    "userdel",
+    "deluser",
+    "ip",
+    "ifdown",
+    "ifconfig",
+    "nmcli",
+    "chsh",
+];
+
+fn picks_lockout(c: &Cmd) -> bool {
+    LOCKOUT_PROGRAMS.contains(&c.name.as_str())
+}
+
 /// Firewall rules that shut out the SSH session, sshd stopped, accounts locked or removed.
 fn lockout(m: &Model, out: &mut Vec<Hit>) {
     let mut push =
         |cmd: &Cmd, message: String| out.push(Hit { category: Category::Lockout, span: cmd.span.clone(), message });
-    const NAMES: &[&str] = &[
-        "iptables",
-        "ip6tables",
-        "nft",
-        "ufw",
-        "firewall-cmd",
-        "systemctl",
-        "service",
-        "passwd",
-        "usermod",
-        "chage",
-        "userdel",
-        "deluser",
-        "ip",
-        "ifdown",
-        "ifconfig",
-        "nmcli",
-        "chsh",
-    ];
-    let all: Vec<(&Cmd, Vec<String>)> =
-        m.cmds.iter().filter(|c| NAMES.contains(&c.name.as_str())).map(|c| (c, lits(c))).collect();
+    let all: Vec<(&Cmd, Vec<String>)> = m.cmds.iter().filter(|c| picks_lockout(c)).map(|c| (c, lits(c))).collect();
     let ssh_port = |l: &[String]| {
         l.iter().any(|t| {
             t == "22"

@@ -1,0 +1,1109 @@
+//! The walk over the tree-sitter parse, in the order the shell runs it: lists, pipelines,
+//! loops, functions, subshells and substitutions, redirections and heredocs, variable
+//! values, `cd`, guards on variables, and scripts nested in strings (`sh -c`, `eval`).
+//! Each simple command found goes to [`super::commands`] to be interpreted.
+//!
+//! Parsed once with tree-sitter-bash; a thread-local parser is reused.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
+
+use tree_sitter::{Node, Parser, Tree};
+
+use super::commands::{SHELLS, WRAPPERS, decoder, downloader, is_assignment, which_name};
+use super::model::{Cmd, DownloadExec, ForkBomb, Model, Redirect, RiskyCd};
+use super::words::{self, Piece, Word, basename};
+
+/// Nested scripts (`sh -c`, `eval`, heredocs) are followed this deep.
+const MAX_DEPTH: usize = 4;
+/// Nested scripts longer than this are not parsed.
+const MAX_NESTED_BYTES: usize = 256 * 1024;
+
+/// Command substitutions that never expand to nothing.
+const NON_EMPTY_SUBSTITUTIONS: &[&str] = &["pwd", "dirname", "realpath", "date", "hostname", "whoami", "id", "uname"];
+/// Variables that are set and non-empty in any shell.
+const NON_EMPTY_VARIABLES: &[&str] = &[
+    "PWD",
+    "OLDPWD",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PATH",
+    "HOSTNAME",
+    "UID",
+    "EUID",
+    "PPID",
+    "BASHPID",
+    "RANDOM",
+    "SECONDS",
+    "LINENO",
+    "BASH",
+    "BASH_VERSION",
+    "$",
+    "!",
+    "?",
+    "#",
+    "-",
+    "0",
+];
+/// What [`Walker::visit`] does with a node kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Visit {
+    Skip,
+    Comment,
+    Command,
+    Assignment,
+    Declaration,
+    For,
+    Pipeline,
+    Redirected,
+    FileRedirect,
+    Function,
+    /// `a && b`, `a || b`: guards such as `[ -n "$D" ] || exit 1`.
+    List,
+    If,
+    /// A subshell or substitution: `cd` inside it does not change the directory outside.
+    Subshell,
+}
+
+static VISITS: std::sync::OnceLock<Vec<Visit>> = std::sync::OnceLock::new();
+
+fn visit_table() -> Vec<Visit> {
+    let language: tree_sitter::Language = tree_sitter_bash::LANGUAGE.into();
+    let mut table = vec![Visit::Skip; language.node_kind_count()];
+    for (id, slot) in table.iter_mut().enumerate() {
+        let Some(kind) = language.node_kind_for_id(id as u16) else { continue };
+        if !language.node_kind_is_named(id as u16) {
+            continue;
+        }
+        *slot = match kind {
+            "comment" => Visit::Comment,
+            "command" => Visit::Command,
+            "variable_assignment" => Visit::Assignment,
+            "declaration_command" | "unset_command" => Visit::Declaration,
+            "for_statement" => Visit::For,
+            "pipeline" => Visit::Pipeline,
+            "redirected_statement" => Visit::Redirected,
+            "file_redirect" => Visit::FileRedirect,
+            "function_definition" => Visit::Function,
+            "list" => Visit::List,
+            "if_statement" => Visit::If,
+            "subshell" | "command_substitution" | "process_substitution" => Visit::Subshell,
+            _ => Visit::Skip,
+        };
+    }
+    table
+}
+
+thread_local! {
+    static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
+}
+
+/// Parses `src`; with `old` (the tree of the text before, edited with `Tree::edit`) only
+/// what the edits touched is parsed again.
+pub(super) fn parse(src: &str, old: Option<&Tree>) -> Option<Tree> {
+    PARSER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut parser = Parser::new();
+            parser.set_language(&tree_sitter_bash::LANGUAGE.into()).ok()?;
+            *slot = Some(parser);
+        }
+        slot.as_mut()?.parse(src, old)
+    })
+}
+
+/// What the shell carries from one top-level statement to the next: variables (with their
+/// marks), the working directory, a risky `cd`, `set -e`. Guards scoped to a node end with
+/// their statement, so they are not part of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct ShellState {
+    vars: Vars,
+    cwd: Option<Vec<Piece>>,
+    risky_cd: Option<RiskyCd>,
+    errexit: bool,
+}
+
+impl ShellState {
+    /// Before the first statement: `#!/bin/sh -e` starts with errexit on.
+    pub(super) fn initial(src: &str) -> Self {
+        let errexit = src.lines().next().is_some_and(|l| l.starts_with("#!") && l.contains(" -e"));
+        ShellState { errexit, ..ShellState::default() }
+    }
+}
+
+/// A top-level statement with the tokens after it (`;`, `&`): the unit the walk can resume at.
+/// It covers the script's bytes up to the next statement, so that two scripts share a
+/// statement exactly when they share its text.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Statement {
+    /// Indices into the root's children.
+    pub(super) nodes: Range<usize>,
+    pub(super) bytes: Range<usize>,
+    /// The node kinds it consists of, hashed: the same text parsed differently is not the same.
+    pub(super) kinds: u64,
+}
+
+/// The root's children and the statements they form, in order, covering `0..len`.
+pub(super) fn statements(tree: &Tree, len: usize) -> (Vec<Node<'_>>, Vec<Statement>) {
+    let nodes = children(tree.root_node());
+    let mut out: Vec<Statement> = Vec::new();
+    for (i, node) in nodes.iter().enumerate() {
+        match out.last_mut() {
+            Some(last) if !node.is_named() => last.nodes.end = i + 1,
+            _ => {
+                if let Some(last) = out.last_mut() {
+                    last.bytes.end = node.start_byte();
+                }
+                let start = if out.is_empty() { 0 } else { node.start_byte() };
+                out.push(Statement { nodes: i..i + 1, bytes: start..len, kinds: 0 });
+            }
+        }
+    }
+    for st in &mut out {
+        // FNV-1a over the kind ids.
+        st.kinds = nodes[st.nodes.clone()]
+            .iter()
+            .fold(0xcbf2_9ce4_8422_2325, |h: u64, n| (h ^ u64::from(n.kind_id())).wrapping_mul(0x0100_0000_01b3));
+    }
+    (nodes, out)
+}
+
+/// Walks one top-level statement (`nodes`, children of `root`) from `state`, adding to
+/// `model`, and leaves the state after it in `state`.
+pub(super) fn walk_statement(src: &str, root: Node, nodes: &[Node], state: &mut ShellState, model: &mut Model) {
+    let ShellState { vars, cwd, risky_cd, errexit } = std::mem::take(state);
+    let mut walker = Walker::new(src, Mapping::Exact(0), model, 0, vars);
+    walker.cwd = cwd;
+    walker.risky_cd = risky_cd;
+    walker.errexit = errexit;
+    for node in nodes {
+        walker.walk_below(*node, Some(root));
+    }
+    // Guards that held inside a node of this statement end with it.
+    while let Some((name, _)) = walker.scoped.pop() {
+        walker.vars.remove(&mark_key(MARK_GUARD, &name));
+    }
+    *state = ShellState { vars: walker.vars, cwd: walker.cwd, risky_cd: walker.risky_cd, errexit: walker.errexit };
+}
+
+/// Where a nested script's bytes are in the checked script.
+#[derive(Debug, Clone)]
+pub(super) enum Mapping {
+    /// The nested text is verbatim in the script, starting here.
+    Exact(usize),
+    /// Not verbatim (escapes, joined words): everything maps to this span.
+    Whole(Range<usize>),
+}
+
+impl Mapping {
+    fn map(&self, r: Range<usize>) -> Range<usize> {
+        match self {
+            Mapping::Exact(base) => r.start + base..r.end + base,
+            Mapping::Whole(w) => w.clone(),
+        }
+    }
+}
+
+/// Known variable values: each a list of alternatives.
+pub(super) type Vars = HashMap<String, Vec<Vec<Piece>>>;
+
+/// What a command's stdin carries, when the pipeline shows it.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Stdin {
+    /// Literal text a shell on the receiving end would run.
+    pub(super) script: Option<(String, Mapping)>,
+    /// The items `xargs` would read.
+    pub(super) items: Option<Vec<Word>>,
+}
+
+pub(super) struct Walker<'s, 'm> {
+    pub(super) src: &'s str,
+    pub(super) map: Mapping,
+    pub(super) model: &'m mut Model,
+    pub(super) depth: usize,
+    pub(super) vars: Vars,
+    /// Command nodes already interpreted (by id), with their command's index.
+    pub(super) built: HashMap<usize, Option<usize>>,
+    /// The working directory after `cd` in the main flow, when known.
+    pub(super) cwd: Option<Vec<Piece>>,
+    pub(super) risky_cd: Option<RiskyCd>,
+    /// `set -e` is on: a failing `cd` stops the script.
+    pub(super) errexit: bool,
+    /// Guards that hold only inside a node (`[ -n "$D" ] && rm …`): the name and the node's end.
+    pub(super) scoped: Vec<(String, usize)>,
+}
+
+/// Marks kept beside the variables (so nested scripts of the same shell see them): a value
+/// that came from a downloader or a decoder, and a variable a guard showed is not empty.
+const MARK_DOWNLOAD: char = '\u{1}';
+const MARK_DECODE: char = '\u{2}';
+const MARK_GUARD: char = '\u{3}';
+
+fn mark_key(mark: char, name: &str) -> String {
+    let mut k = String::with_capacity(name.len() + 1);
+    k.push(mark);
+    k.push_str(name);
+    k
+}
+
+/// A test on one variable: its name, and whether the test being true means the variable is
+/// set and not empty (`-n "$D"`, `-d "$D"`) or the opposite (`-z "$D"`, `! -d "$D"`).
+fn test_on_variable(text: &str) -> Option<(String, bool)> {
+    let toks: Vec<&str> = text.split_whitespace().filter(|t| !matches!(*t, "[" | "]" | "[[" | "]]" | "test")).collect();
+    let (negated, rest) = match toks.as_slice() {
+        ["!", rest @ ..] => (true, rest),
+        rest => (false, rest),
+    };
+    let (op, var) = match rest {
+        [op, var] => (*op, *var),
+        _ => return None,
+    };
+    let nonempty_when_true = match op {
+        "-n" | "-d" | "-e" | "-f" | "-s" | "-w" => true,
+        "-z" => false,
+        _ => return None,
+    };
+    let name = var.trim_matches('"').strip_prefix('$')?;
+    let name = name.trim_start_matches('{').trim_end_matches('}');
+    let name = name.split([':', '-', '}']).next().unwrap_or("");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((name.to_string(), nonempty_when_true != negated))
+}
+
+/// Text that leaves the script or function when it runs (`exit 1`, `return`, `die "…"`).
+fn exits(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|w| matches!(w, "exit" | "return" | "die" | "fail" | "fatal" | "abort"))
+}
+
+/// Splits words at whitespace that came from unquoted expansions (`cmd="rm -rf /"; $cmd`).
+fn split_fields(words: Vec<Word>) -> Vec<Word> {
+    let needs = |w: &Word| {
+        w.pieces.iter().any(|p| matches!(p, Piece::Lit { text, quoted: false } if text.contains(char::is_whitespace)))
+    };
+    if !words.iter().any(needs) {
+        return words;
+    }
+    let mut out = Vec::new();
+    for w in words {
+        if !needs(&w) {
+            out.push(w);
+            continue;
+        }
+        let mut current: Vec<Piece> = Vec::new();
+        for p in w.pieces.iter().cloned() {
+            match p {
+                Piece::Lit { text, quoted: false } if text.contains(char::is_whitespace) => {
+                    let mut parts = text.split(char::is_whitespace).peekable();
+                    while let Some(part) = parts.next() {
+                        if !part.is_empty() {
+                            current.push(Piece::lit(part, false));
+                        }
+                        if parts.peek().is_some() && !current.is_empty() {
+                            out.push(Word { pieces: std::mem::take(&mut current), ..w.clone() });
+                        }
+                    }
+                }
+                other => current.push(other),
+            }
+        }
+        if !current.is_empty() {
+            out.push(Word { pieces: current, ..w });
+        }
+    }
+    out
+}
+
+fn requote(pieces: &[Piece], quoted: bool) -> Vec<Piece> {
+    pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Lit { text, .. } => Piece::Lit { text: text.clone(), quoted },
+            Piece::OneOf(alts) => Piece::OneOf(alts.iter().map(|a| requote(a, quoted)).collect()),
+            other => other.clone(),
+        })
+        .collect()
+}
+
+fn children(node: Node) -> Vec<Node> {
+    let mut cursor = node.walk();
+    node.children(&mut cursor).collect()
+}
+
+/// A pipeline member's command node (through redirections and `!`).
+fn primary_command(stage: Node) -> Option<Node> {
+    match stage.kind() {
+        "command" => Some(stage),
+        "redirected_statement" | "negated_command" => {
+            stage.child_by_field_name("body").or_else(|| stage.named_child(0)).and_then(primary_command)
+        }
+        _ => None,
+    }
+}
+
+/// Runs in the background or in a pipeline (below `stop`, when given).
+fn is_forked(node: Node, stop: Option<Node>) -> bool {
+    let mut current = Some(node);
+    while let Some(n) = current {
+        if Some(n) == stop {
+            break;
+        }
+        if n.kind() == "pipeline" || n.next_sibling().is_some_and(|s| s.kind() == "&") {
+            return true;
+        }
+        current = n.parent();
+    }
+    false
+}
+
+fn inside_loop(node: Node) -> bool {
+    let mut current = node.parent();
+    while let Some(n) = current {
+        if matches!(n.kind(), "while_statement" | "for_statement" | "c_style_for_statement" | "function_definition") {
+            return true;
+        }
+        current = n.parent();
+    }
+    false
+}
+
+impl<'s, 'm> Walker<'s, 'm> {
+    pub(super) fn new(src: &'s str, map: Mapping, model: &'m mut Model, depth: usize, vars: Vars) -> Self {
+        Walker {
+            src,
+            map,
+            model,
+            depth,
+            vars,
+            built: HashMap::new(),
+            cwd: None,
+            risky_cd: None,
+            errexit: false,
+            scoped: Vec::new(),
+        }
+    }
+
+    pub(super) fn text(&self, node: Node) -> &'s str {
+        &self.src[node.byte_range()]
+    }
+
+    pub(super) fn span(&self, node: Node) -> Range<usize> {
+        self.map.map(node.byte_range())
+    }
+
+    /// Visits every node in order. Ancestors are kept on a stack: `Node::parent` searches
+    /// from the root and would make the walk quadratic.
+    fn walk(&mut self, root: Node) {
+        self.walk_below(root, None);
+    }
+
+    /// [`Walker::walk`] of a subtree whose node has `parent` (the script's root).
+    fn walk_below(&mut self, top: Node, parent: Option<Node>) {
+        let mut cursor = top.walk();
+        let mut ancestors: Vec<Node> = parent.into_iter().collect();
+        let mut saved: Vec<(Option<Vec<Piece>>, Option<RiskyCd>)> = Vec::new();
+        let table = VISITS.get_or_init(visit_table);
+        let is_subshell = |n: Node| table.get(n.kind_id() as usize) == Some(&Visit::Subshell);
+        loop {
+            let node = cursor.node();
+            if self.visit(node, &ancestors) && cursor.goto_first_child() {
+                if is_subshell(node) {
+                    saved.push((self.cwd.clone(), self.risky_cd.clone()));
+                }
+                ancestors.push(node);
+                continue;
+            }
+            loop {
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    return;
+                }
+                if let Some(n) = ancestors.pop()
+                    && is_subshell(n)
+                    && let Some((cwd, risky)) = saved.pop()
+                {
+                    self.cwd = cwd;
+                    self.risky_cd = risky;
+                }
+            }
+        }
+    }
+
+    /// Handles a node before its children; false skips them.
+    fn visit(&mut self, node: Node, ancestors: &[Node]) -> bool {
+        // By kind id: `Node::kind` converts a C string on every call.
+        let visit = VISITS.get_or_init(visit_table).get(node.kind_id() as usize).copied().unwrap_or(Visit::Skip);
+        match visit {
+            Visit::Skip => {}
+            Visit::Comment => return false,
+            Visit::Command => {
+                while let Some((name, _)) = self.scoped.last().filter(|(_, end)| *end <= node.start_byte()) {
+                    let key = mark_key(MARK_GUARD, name);
+                    self.scoped.pop();
+                    self.vars.remove(&key);
+                }
+                let nested = self.may_nest(node);
+                if let Some(i) = self.command_index(node, &Stdin::default()) {
+                    // `cd` changes the directory for what follows (a subshell's is restored
+                    // when it ends; a pipeline stage runs in its own).
+                    let name = self.model.cmds[i].name.as_str();
+                    if matches!(name, "cd" | "pushd" | "popd") && !ancestors.iter().any(|a| a.kind() == "pipeline") {
+                        let cmd = self.model.cmds[i].clone();
+                        self.cwd = self.cd(&cmd);
+                        self.risky_cd = self.risky(&cmd, node, ancestors);
+                    } else if name == "set" {
+                        let cmd = &self.model.cmds[i];
+                        let on =
+                            cmd.args.iter().filter_map(Word::literal).any(|t| {
+                                t == "errexit" || (t.starts_with('-') && !t.starts_with("--") && t.contains('e'))
+                            });
+                        self.errexit |= on;
+                    }
+                }
+                let text = self.text(node);
+                if text.contains(":?") {
+                    self.guard_expansions(text);
+                }
+                return nested;
+            }
+            Visit::Assignment => {
+                if ancestors.last().is_none_or(|p| p.kind() != "command") {
+                    self.assign(node);
+                }
+                return self.may_nest(node);
+            }
+            Visit::Declaration => {
+                for child in children(node) {
+                    if child.kind() == "variable_name" {
+                        self.vars.remove(self.text(child));
+                    }
+                }
+            }
+            Visit::For => self.for_loop(node),
+            Visit::Pipeline => self.pipeline(node, ancestors),
+            Visit::Redirected => self.redirected(node),
+            Visit::FileRedirect => self.file_redirect(node),
+            Visit::Function => self.function(node),
+            Visit::List => self.list_guard(node),
+            Visit::If => self.if_guard(node),
+            Visit::Subshell => {}
+        }
+        true
+    }
+
+    /// `: "${D:?}"`, `rm -rf "${D:?}/x"`: after this command `D` is set and not empty.
+    fn guard_expansions(&mut self, text: &str) {
+        for (i, _) in text.match_indices("${") {
+            let rest = &text[i + 2..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() && rest[name.len()..].starts_with(":?") {
+                self.vars.insert(mark_key(MARK_GUARD, &name), Vec::new());
+            }
+        }
+    }
+
+    fn guard_within(&mut self, name: String, end: usize) {
+        if !self.vars.contains_key(&mark_key(MARK_GUARD, &name)) {
+            self.scoped.push((name.clone(), end));
+            self.guard(name);
+        }
+    }
+
+    fn guard(&mut self, name: String) {
+        self.vars.insert(mark_key(MARK_GUARD, &name), Vec::new());
+    }
+
+    /// `[ -n "$D" ] || exit 1`, `[ -z "$D" ] && exit`, `[ -d "$D" ] && rm -rf "$D/"`.
+    fn list_guard(&mut self, node: Node) {
+        let kids = children(node);
+        let [left, op, right, ..] = kids.as_slice() else { return };
+        if !matches!(left.kind(), "test_command" | "command") {
+            return;
+        }
+        let Some((name, nonempty_when_true)) = test_on_variable(self.text(*left)) else { return };
+        match op.kind() {
+            "||" if nonempty_when_true && exits(self.text(*right)) => self.guard(name),
+            "&&" if !nonempty_when_true && exits(self.text(*right)) => self.guard(name),
+            "&&" if nonempty_when_true => self.guard_within(name, node.end_byte()),
+            _ => {}
+        }
+    }
+
+    /// `if [ -z "$D" ]; then exit 1; fi`, `if [ -n "$D" ]; then rm -rf "$D/"; fi`.
+    fn if_guard(&mut self, node: Node) {
+        let Some(cond) = node.child_by_field_name("condition") else { return };
+        let Some((name, nonempty_when_true)) = test_on_variable(self.text(cond).trim_end_matches(';')) else {
+            return;
+        };
+        let body_exits = children(node)
+            .iter()
+            .skip_while(|c| c.kind() != "then")
+            .take_while(|c| !matches!(c.kind(), "else_clause" | "elif_clause" | "fi"))
+            .any(|c| exits(self.text(*c)));
+        if body_exits && !nonempty_when_true {
+            self.guard(name);
+        } else if nonempty_when_true {
+            self.guard_within(name, node.end_byte());
+        }
+    }
+
+    /// Whether `cd` may leave the script somewhere it did not mean to be.
+    fn risky(&self, cmd: &Cmd, node: Node, ancestors: &[Node]) -> Option<RiskyCd> {
+        if cmd.name != "cd" {
+            return None;
+        }
+        let target = cmd.args.iter().find(|a| !a.is_option())?;
+        if target.literal().is_some() {
+            return None;
+        }
+        let written = target.local.clone().and_then(|r| self.src.get(r)).unwrap_or("");
+        let cd = format!("cd {written}");
+        let may_be_empty = target.candidates().iter().any(|c| c.text.is_empty());
+        if !may_be_empty {
+            return None;
+        }
+        if written.starts_with('$') {
+            return Some(RiskyCd { cd, var: target.display(), goes_home: true });
+        }
+        // Checked: `cd "$D" && …`, `cd "$D" || exit`, `if cd "$D"; then`, or `set -e`.
+        let chained = node.next_sibling().is_some_and(|s| matches!(s.kind(), "&&" | "||"));
+        let in_condition = ancestors.last().is_some_and(|a| {
+            matches!(a.kind(), "if_statement" | "while_statement" | "elif_clause" | "list" | "negated_command")
+        });
+        if chained || in_condition || self.errexit {
+            return None;
+        }
+        Some(RiskyCd { cd, var: target.display(), goes_home: false })
+    }
+
+    /// Whether a command or assignment can hold more to visit (substitutions, redirections);
+    /// most hold only words, and skipping them halves the walk.
+    fn may_nest(&self, node: Node) -> bool {
+        let text = self.text(node).as_bytes();
+        text.iter().any(|b| matches!(b, b'`' | b'<' | b'>')) || text.windows(2).any(|w| w == b"$(")
+    }
+
+    /// The command for a `command` node, interpreting it once.
+    fn command_index(&mut self, node: Node, stdin: &Stdin) -> Option<usize> {
+        if let Some(idx) = self.built.get(&node.id()) {
+            return *idx;
+        }
+        self.built.insert(node.id(), None);
+        let mut words = Vec::new();
+        let mut stdin = stdin.clone();
+        let mut fed: (Option<String>, Option<String>) = (None, None);
+        let mut cursor = node.walk();
+        if cursor.goto_first_child() {
+            loop {
+                let child = cursor.node();
+                match cursor.field_name() {
+                    Some("name") | Some("argument") => words.push(self.eval(child)),
+                    _ if child.kind() == "herestring_redirect" => {
+                        if let Some(arg) = child.named_child(0) {
+                            let w = self.eval(arg);
+                            fed = (w.downloads.clone(), w.decodes.clone());
+                            if let Some(text) = w.literal() {
+                                let span = w.span.clone();
+                                stdin.items = Some(
+                                    text.split_whitespace()
+                                        .map(|t| Word {
+                                            pieces: vec![Piece::lit(t, true)],
+                                            span: span.clone(),
+                                            ..Word::default()
+                                        })
+                                        .collect(),
+                                );
+                                stdin.script = Some((text, self.sub_mapping(&w)));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
+        }
+        if let Some(name) = node.child_by_field_name("name")
+            && matches!(self.text(name), "$0" | "${0}" | "\"$0\"")
+            && is_forked(node, None)
+            && inside_loop(node)
+        {
+            self.model.fork_bombs.push(ForkBomb { span: self.span(node), name: "$0".into() });
+        }
+        if let Some(Word { pieces, .. }) = words.first_mut()
+            && let [Piece::MaybeEmpty { label }] = pieces.as_slice()
+            && let Some(name) = which_name(label)
+        {
+            *pieces = vec![Piece::lit(&name, true)];
+        }
+        let span = self.span(node);
+        let idx = self.interpret(split_fields(words), span.clone(), &stdin, Vec::new());
+        self.built.insert(node.id(), idx);
+        if let Some(i) = idx
+            && self.model.cmds[i].stdin_program
+        {
+            let interpreter = self.model.cmds[i].name.clone();
+            if let Some(d) = fed.0 {
+                self.model.downloads.push(DownloadExec {
+                    span: span.clone(),
+                    downloader: d,
+                    interpreter: interpreter.clone(),
+                });
+            }
+            if let Some(d) = fed.1 {
+                self.model.decoded.push(DownloadExec { span, downloader: d, interpreter });
+            }
+        }
+        idx
+    }
+
+    /// Follows a string that a shell will run (`sh -c STRING`, `eval`, `trap`).
+    pub(super) fn script_word(&mut self, word: &Word, same_shell: bool) {
+        let vars = if same_shell { self.vars.clone() } else { Vars::default() };
+        if let Some(text) = word.literal() {
+            self.nested(&text, self.sub_mapping(word), vars);
+        } else if word.downloads.is_none()
+            && word.decodes.is_none()
+            && let Some(r) = word.local.clone()
+            && let Some(inner) = self.src.get(r.clone()).and_then(|t| t.strip_prefix('"')?.strip_suffix('"'))
+        {
+            // `sh -c "rm -rf $DIR/"`, `ssh host "sudo rm -rf $P"`: the expansions are unknown
+            // here; checked as the shell that runs the text would see them.
+            let inner = inner.to_string();
+            let map = match &self.map {
+                Mapping::Exact(base) => Mapping::Exact(base + r.start + 1),
+                Mapping::Whole(w) => Mapping::Whole(w.clone()),
+            };
+            self.nested(&inner, map, vars);
+        }
+    }
+
+    /// Several words joined with spaces (`eval a b`, `ssh host cmd args`).
+    pub(super) fn script_words(&mut self, words: &[Word], same_shell: bool) {
+        if let [one] = words {
+            return self.script_word(one, same_shell);
+        }
+        let texts: Option<Vec<String>> = words.iter().map(Word::literal).collect();
+        let (Some(texts), Some(first), Some(last)) = (texts, words.first(), words.last()) else { return };
+        let vars = if same_shell { self.vars.clone() } else { Vars::default() };
+        self.nested(&texts.join(" "), Mapping::Whole(first.span.start..last.span.end), vars);
+    }
+
+    /// Where a script passed as a word is: exactly, when its text stands verbatim (quoted or
+    /// not) in the source; else the whole word.
+    pub(super) fn sub_mapping(&self, word: &Word) -> Mapping {
+        if let (Mapping::Exact(base), Some(r), Some(text)) = (&self.map, &word.local, word.literal()) {
+            if self.src.get(r.clone()) == Some(text.as_str()) {
+                return Mapping::Exact(base + r.start);
+            }
+            if r.len() >= 2 && self.src.get(r.start + 1..r.end - 1) == Some(text.as_str()) {
+                return Mapping::Exact(base + r.start + 1);
+            }
+        }
+        Mapping::Whole(word.span.clone())
+    }
+
+    pub(super) fn nested(&mut self, text: &str, map: Mapping, vars: Vars) {
+        if self.depth >= MAX_DEPTH || text.len() > MAX_NESTED_BYTES || text.trim().is_empty() {
+            return;
+        }
+        let Some(tree) = parse(text, None) else { return };
+        Walker::new(text, map, self.model, self.depth + 1, vars).walk(tree.root_node());
+    }
+
+    fn assign(&mut self, node: Node) {
+        let Some(name) = node.child_by_field_name("name").filter(|n| n.kind() == "variable_name") else { return };
+        let name = self.text(name).to_string();
+        if children(node).iter().any(|c| c.kind() == "+=") {
+            self.vars.remove(&name);
+            return;
+        }
+        let value = match node.child_by_field_name("value") {
+            Some(v) => self.eval(v),
+            None => Word { pieces: vec![Piece::lit("", true)], ..Word::default() },
+        };
+        for (mark, from) in [(MARK_DOWNLOAD, &value.downloads), (MARK_DECODE, &value.decodes)] {
+            match from {
+                Some(d) => self.vars.insert(mark_key(mark, &name), vec![vec![Piece::lit(d, true)]]),
+                None => self.vars.remove(&mark_key(mark, &name)),
+            };
+        }
+        self.vars.insert(name, vec![value.pieces]);
+    }
+
+    fn for_loop(&mut self, node: Node) {
+        let Some(var) = node.child_by_field_name("variable") else { return };
+        let name = self.text(var).to_string();
+        let mut values = Vec::new();
+        let mut cursor = node.walk();
+        for child in node.children_by_field_name("value", &mut cursor) {
+            values.push(self.eval(child).pieces);
+        }
+        if values.is_empty() || values.len() > 64 {
+            self.vars.remove(&name);
+        } else {
+            self.vars.insert(name, values);
+        }
+    }
+
+    fn pipeline(&mut self, node: Node, ancestors: &[Node]) {
+        let mut stdin = Stdin::default();
+        // `cat <<EOF | bash`: tree-sitter puts the pipeline inside the heredoc.
+        if let [.., redirected, heredoc] = ancestors
+            && heredoc.kind() == "heredoc_redirect"
+        {
+            let feeder = redirected
+                .child_by_field_name("body")
+                .filter(|b| b.kind() == "command")
+                .and_then(|b| b.child_by_field_name("name"))
+                .map(|n| self.text(n));
+            if feeder == Some("cat")
+                && let Some(body) = children(*heredoc).into_iter().find(|c| c.kind() == "heredoc_body")
+            {
+                stdin.script = Some((self.text(body).to_string(), self.body_mapping(body)));
+            }
+        }
+        let stages: Vec<Node> = children(node).into_iter().filter(|c| c.is_named() && c.kind() != "comment").collect();
+        let mut commands = Vec::with_capacity(stages.len());
+        for stage in &stages {
+            let idx = primary_command(*stage).and_then(|c| self.command_index(c, &stdin));
+            stdin = idx.map(|i| self.stdout_of(&self.model.cmds[i])).unwrap_or_default();
+            commands.push(idx);
+        }
+        // Decoded text piped into a shell or interpreter.
+        for (k, idx) in commands.iter().enumerate().skip(1) {
+            let Some(i) = *idx else { continue };
+            if !self.model.cmds[i].stdin_program {
+                continue;
+            }
+            if let Some(d) = stages[..k].iter().find_map(|s| self.head_in(*s, decoder)) {
+                let interpreter = self.model.cmds[i].name.clone();
+                self.model.decoded.push(DownloadExec { span: self.span(node), downloader: d, interpreter });
+                break;
+            }
+        }
+        self.model.pipes.push(commands.clone());
+        // Downloaded code piped into a shell or interpreter.
+        for (k, idx) in commands.iter().enumerate().skip(1) {
+            let Some(i) = *idx else { continue };
+            if !self.model.cmds[i].stdin_program {
+                continue;
+            }
+            if let Some(downloader) = stages[..k].iter().find_map(|s| self.head_in(*s, self::downloader)) {
+                let interpreter = self.model.cmds[i].name.clone();
+                self.model.downloads.push(DownloadExec { span: self.span(node), downloader, interpreter });
+                break;
+            }
+        }
+    }
+
+    fn body_mapping(&self, body: Node) -> Mapping {
+        match &self.map {
+            Mapping::Exact(base) => Mapping::Exact(base + body.start_byte()),
+            Mapping::Whole(w) => Mapping::Whole(w.clone()),
+        }
+    }
+
+    fn redirected(&mut self, node: Node) {
+        let Some(body) = node.child_by_field_name("body").filter(|b| b.kind() == "command") else { return };
+        let Some(idx) = self.command_index(body, &Stdin::default()) else { return };
+        let stdin_program = self.model.cmds[idx].stdin_program;
+        let name = self.model.cmds[idx].name.clone();
+        for child in children(node) {
+            match child.kind() {
+                "heredoc_redirect" => {
+                    if let Some(b) = children(child).into_iter().find(|c| c.kind() == "heredoc_body") {
+                        self.model.cmds[idx].stdin_text = Some(self.text(b).to_string());
+                        // `ssh db 'psql app' <<SQL`: the remote command reads the heredoc.
+                        let inner = self.model.cmds[idx].inner.clone();
+                        if name == "ssh"
+                            && let Some(first) = inner.clone().next()
+                            && self.model.cmds[first].stdin_text.is_none()
+                        {
+                            self.model.cmds[first].stdin_text = Some(self.text(b).to_string());
+                        }
+                        if stdin_program && (SHELLS.contains(&name.as_str()) || name == "ssh") {
+                            self.nested(self.text(b), self.body_mapping(b), Vars::default());
+                        } else if stdin_program {
+                            let span = self.span(node);
+                            self.program_text_calls(self.text(b), &span);
+                        }
+                    }
+                }
+                "file_redirect" => {
+                    let op = children(child).into_iter().find(|c| !c.is_named()).map(|c| c.kind());
+                    let Some(target) = child.child_by_field_name("destination").map(|d| self.eval(d)) else {
+                        continue;
+                    };
+                    match op {
+                        Some("<") => {
+                            let span = self.span(node);
+                            if stdin_program && let Some(d) = target.downloads.clone() {
+                                self.model.downloads.push(DownloadExec {
+                                    span: span.clone(),
+                                    downloader: d,
+                                    interpreter: name.clone(),
+                                });
+                            }
+                            if stdin_program && let Some(d) = target.decodes.clone() {
+                                self.model.decoded.push(DownloadExec {
+                                    span,
+                                    downloader: d,
+                                    interpreter: name.clone(),
+                                });
+                            }
+                            self.model.cmds[idx].stdin_from = Some(target);
+                        }
+                        Some(">" | ">>" | ">|" | "&>" | "&>>") => self.model.cmds[idx].stdout_to = Some(target),
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn file_redirect(&mut self, node: Node) {
+        let Some(op) = children(node).into_iter().find(|c| !c.is_named()).map(|c| c.kind().to_string()) else {
+            return;
+        };
+        let Some(dest) = node.child_by_field_name("destination") else { return };
+        if matches!(op.as_str(), ">&" | "<&") && matches!(dest.kind(), "number" | "simple_expansion") {
+            return;
+        }
+        let target = self.eval(dest);
+        self.model.redirects.push(Redirect { op, target, span: self.span(node) });
+    }
+
+    fn function(&mut self, node: Node) {
+        let (Some(name), Some(body)) = (node.child_by_field_name("name"), node.child_by_field_name("body")) else {
+            return;
+        };
+        let name = self.text(name).to_string();
+        let mut stack = vec![body];
+        while let Some(n) = stack.pop() {
+            if n.kind() == "function_definition" {
+                continue;
+            }
+            if n.kind() == "command"
+                && n.child_by_field_name("name").is_some_and(|c| self.text(c) == name)
+                && is_forked(n, Some(body))
+            {
+                self.model.fork_bombs.push(ForkBomb { span: self.span(node), name });
+                return;
+            }
+            stack.extend(children(n));
+        }
+    }
+
+    /// The first command inside `node` that `pick` names (by its words as written).
+    fn head_in(&self, node: Node, pick: fn(&[&str]) -> Option<String>) -> Option<String> {
+        let mut stack = vec![node];
+        while let Some(n) = stack.pop() {
+            if n.kind() == "command" {
+                let mut cursor = n.walk();
+                let words: Vec<&str> = n
+                    .children(&mut cursor)
+                    .filter(|c| c.kind() == "command_name" || c.is_named() && c.kind() != "variable_assignment")
+                    .map(|c| self.text(c).trim_matches(['"', '\'']))
+                    .collect();
+                let head = words.iter().position(|w| {
+                    let b = basename(w);
+                    !(w.starts_with('-') || is_assignment(w) || WRAPPERS.iter().any(|x| x.name == b))
+                });
+                if let Some(found) = head.and_then(|h| pick(&words[h..])) {
+                    return Some(found);
+                }
+            }
+            stack.extend(children(n));
+        }
+        None
+    }
+
+    /// Expands a word node.
+    fn eval(&self, node: Node) -> Word {
+        let mut word = Word { span: self.span(node), local: Some(node.byte_range()), ..Word::default() };
+        self.eval_into(node, &mut word, false, true);
+        word
+    }
+
+    fn eval_into(&self, node: Node, word: &mut Word, quoted: bool, at_start: bool) {
+        let text = self.text(node);
+        match node.kind() {
+            "word" | "number" | "brace_expression" | "regex" | "extglob_pattern" => {
+                if quoted {
+                    word.pieces.push(Piece::lit(text, true));
+                } else {
+                    words::unquoted(text, at_start, &mut word.pieces);
+                }
+            }
+            "raw_string" => word.pieces.push(Piece::lit(text.get(1..text.len().saturating_sub(1)).unwrap_or(""), true)),
+            "ansi_c_string" => word
+                .pieces
+                .push(Piece::lit(&words::ansi_c(text.get(2..text.len().saturating_sub(1)).unwrap_or("")), true)),
+            "string" | "translated_string" => {
+                let r = node.byte_range();
+                let open = if node.kind() == "translated_string" { 2 } else { 1 };
+                let (start, end) = (r.start + open, r.end.saturating_sub(1).max(r.start + open));
+                let mut pos = start;
+                for child in children(node) {
+                    if matches!(
+                        child.kind(),
+                        "simple_expansion" | "expansion" | "command_substitution" | "arithmetic_expansion"
+                    ) {
+                        if child.start_byte() > pos {
+                            let gap = &self.src[pos..child.start_byte()];
+                            word.pieces.push(Piece::lit(&words::double_quoted(gap), true));
+                        }
+                        self.eval_into(child, word, true, false);
+                        pos = child.end_byte();
+                    }
+                }
+                if end > pos {
+                    word.pieces.push(Piece::lit(&words::double_quoted(&self.src[pos..end]), true));
+                }
+            }
+            "simple_expansion" => {
+                let name = node.named_child(0).map(|n| self.text(n)).unwrap_or("");
+                let pieces = self.var(name, text);
+                word.pieces.extend(requote(&pieces, quoted));
+                self.marks_into(name, word);
+            }
+            "expansion" => {
+                let pieces = self.expansion(node, word);
+                word.pieces.extend(requote(&pieces, quoted));
+                let kids = children(node);
+                if let Some(v) = kids.iter().find(|c| c.kind() == "variable_name") {
+                    self.marks_into(self.text(*v), word);
+                }
+            }
+            "command_substitution" => {
+                if let Some(d) = self.head_in(node, downloader) {
+                    word.downloads = Some(d);
+                }
+                if let Some(d) = self.head_in(node, decoder) {
+                    word.decodes = Some(d);
+                }
+                let inner = node.named_child(0);
+                let head = inner
+                    .filter(|n| n.kind() == "command")
+                    .and_then(|n| n.child_by_field_name("name"))
+                    .map(|n| self.text(n));
+                if head.is_some_and(|h| NON_EMPTY_SUBSTITUTIONS.contains(&h)) {
+                    word.pieces.push(Piece::Opaque);
+                } else {
+                    let label: String = text.chars().take(160).collect();
+                    word.pieces.push(Piece::MaybeEmpty { label });
+                }
+            }
+            "process_substitution" => {
+                if let Some(d) = self.head_in(node, downloader) {
+                    word.downloads = Some(d);
+                }
+                if let Some(d) = self.head_in(node, decoder) {
+                    word.decodes = Some(d);
+                }
+                word.pieces.push(Piece::Opaque);
+            }
+            "arithmetic_expansion" => word.pieces.push(Piece::Opaque),
+            "concatenation" | "command_name" => {
+                for (i, child) in children(node).into_iter().enumerate() {
+                    self.eval_into(child, word, quoted, at_start && i == 0);
+                }
+            }
+            _ => word.pieces.push(Piece::lit(text, quoted)),
+        }
+    }
+
+    /// `${…}`: plain, with a default, an error check, a length or a transformation.
+    fn expansion(&self, node: Node, word: &mut Word) -> Vec<Piece> {
+        let kids = children(node);
+        let label = self.text(node);
+        let Some(vpos) = kids.iter().position(|c| matches!(c.kind(), "variable_name" | "special_variable_name")) else {
+            return vec![Piece::MaybeEmpty { label: label.into() }];
+        };
+        let name = self.text(kids[vpos]);
+        if kids[..vpos].iter().any(|c| matches!(c.kind(), "#" | "!")) {
+            // ${#X} is a number; ${!X} is indirect.
+            return if kids[..vpos].iter().any(|c| c.kind() == "#") {
+                vec![Piece::Opaque]
+            } else {
+                vec![Piece::MaybeEmpty { label: label.into() }]
+            };
+        }
+        let op = kids[vpos + 1..].iter().find(|c| !c.is_named() && c.kind() != "}").map(|c| c.kind());
+        let known =
+            self.vars.contains_key(name) || name == "HOME" || self.vars.contains_key(&mark_key(MARK_GUARD, name));
+        match op {
+            None => self.var(name, label),
+            Some(":-" | "-" | ":=" | "=") => {
+                if known {
+                    return self.var(name, label);
+                }
+                let mut default = Word::default();
+                for child in kids[vpos + 1..].iter().filter(|c| c.is_named()) {
+                    self.eval_into(*child, &mut default, false, false);
+                }
+                if default.downloads.is_some() {
+                    word.downloads = default.downloads;
+                }
+                if default.pieces.is_empty() {
+                    vec![Piece::MaybeEmpty { label: label.into() }]
+                } else {
+                    vec![Piece::OneOf(vec![vec![Piece::Opaque], default.pieces])]
+                }
+            }
+            Some(":?") => {
+                if known {
+                    self.var(name, label)
+                } else {
+                    vec![Piece::Opaque]
+                }
+            }
+            Some("?") => self.var(name, label),
+            _ => vec![Piece::MaybeEmpty { label: label.into() }],
+        }
+    }
+
+    /// A variable that holds downloaded or decoded text passes that on.
+    fn marks_into(&self, name: &str, word: &mut Word) {
+        if self.vars.len() < 2 {
+            return;
+        }
+        let mark = |m: char| {
+            self.vars
+                .get(&mark_key(m, name))
+                .and_then(|v| v.first())
+                .and_then(|p| Word::from_pieces(p.clone()).literal())
+        };
+        if let Some(d) = mark(MARK_DOWNLOAD) {
+            word.downloads = Some(d);
+        }
+        if let Some(d) = mark(MARK_DECODE) {
+            word.decodes = Some(d);
+        }
+    }
+
+    fn var(&self, name: &str, label: &str) -> Vec<Piece> {
+        if let Some(alts) = self.vars.get(name) {
+            return match alts.as_slice() {
+                [one] => one.clone(),
+                _ => vec![Piece::OneOf(alts.clone())],
+            };
+        }
+        if name == "HOME" {
+            vec![Piece::Home]
+        } else if NON_EMPTY_VARIABLES.contains(&name) || self.vars.contains_key(&mark_key(MARK_GUARD, name)) {
+            vec![Piece::Opaque]
+        } else {
+            vec![Piece::MaybeEmpty { label: label.to_string() }]
+        }
+    }
+}
