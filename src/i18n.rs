@@ -71,6 +71,8 @@ pub fn action_title(task: crate::vocab::Task, lang: Language) -> &'static str {
         (Task::Ask, Language::En) => "Ask the model",
         (Task::Explain, Language::De) => "Befehl erklären",
         (Task::Generate, Language::De) => "Skript generieren",
+        (Task::Fix, Language::En) => "Fix the finding",
+        (Task::Fix, Language::De) => "Befund beheben",
         (Task::Ask, Language::De) => "Modell fragen",
     }
 }
@@ -304,5 +306,69 @@ pub fn fell_back(lang: Language, from: &str, cause: &str, to: &str) -> String {
     match lang {
         Language::En => format!("{from} failed ({cause}); {to} answers instead"),
         Language::De => format!("{from} ist fehlgeschlagen ({cause}); {to} antwortet stattdessen"),
+    }
+}
+
+/// The quick fix on a diagnostic.
+pub fn fix_with_title(lang: Language, model: &str) -> String {
+    match lang {
+        Language::En => format!("Fix with {model}"),
+        Language::De => format!("Mit {model} beheben"),
+    }
+}
+
+/// The change annotation's description: what the reviewed edit is for.
+pub fn fix_review_description(lang: Language, code: &str, line: usize) -> String {
+    match lang {
+        Language::En => format!("{code} on line {line}: review the change before it lands"),
+        Language::De => format!("{code} in Zeile {line}: Änderung prüfen, bevor sie übernommen wird"),
+    }
+}
+
+/// After a fix landed and its finding is gone; lines are 1-based.
+pub fn fixed(lang: Language, code: &str, first: usize, last: usize) -> String {
+    let lines = |word: &str, words: &str| {
+        if first == last { format!("{word} {first}") } else { format!("{words} {first}–{last}") }
+    };
+    match lang {
+        Language::En => format!("{code} fixed in {}.", lines("line", "lines")),
+        Language::De => format!("{code} in {} behoben.", lines("Zeile", "Zeilen")),
+    }
+}
+
+/// After a fix landed but the checker still reports its finding: nothing is claimed fixed.
+pub fn fix_still_reported(lang: Language, code: &str, line: usize) -> String {
+    match lang {
+        Language::En => format!("{code} is still reported on line {line}: the change did not fix it."),
+        Language::De => format!("{code} wird in Zeile {line} weiterhin gemeldet: Die Änderung hat es nicht behoben."),
+    }
+}
+
+/// An edit that replaced text in an editor without a review step.
+pub fn undo_hint(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "One undo (`u` in Helix and Neovim) restores the block.",
+        Language::De => "Einmal Rückgängig (`u` in Helix und Neovim) stellt den Block wieder her.",
+    }
+}
+
+pub fn fix_unchanged(lang: Language, model: &str) -> String {
+    match lang {
+        Language::En => format!("{model} returned the block unchanged; nothing was replaced."),
+        Language::De => format!("{model} hat den Block unverändert zurückgegeben; nichts wurde ersetzt."),
+    }
+}
+
+pub fn fix_does_not_parse(lang: Language, model: &str, error: &str) -> String {
+    match lang {
+        Language::En => format!("{model}'s fix does not parse ({error}); nothing was replaced."),
+        Language::De => format!("Die Korrektur von {model} ist syntaktisch falsch ({error}); nichts wurde ersetzt."),
+    }
+}
+
+pub fn discarded_in_review(lang: Language, model: &str) -> String {
+    match lang {
+        Language::En => format!("{model}'s change was discarded in review; nothing changed."),
+        Language::De => format!("Die Änderung von {model} wurde bei der Prüfung verworfen; nichts wurde geändert."),
     }
 }

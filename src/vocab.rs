@@ -17,6 +17,10 @@ pub enum Task {
     Explain,
     /// Write code from a description.
     Generate,
+    /// Correct a block of code for one finding of a checker (the editor's "Fix with MODEL",
+    /// `llm-router-lsp fix`). Not a task the APIs accept by name: a fix needs the finding.
+    #[serde(skip)]
+    Fix,
 }
 
 impl Task {
@@ -25,6 +29,7 @@ impl Task {
             Task::Ask => "ask",
             Task::Explain => "explain",
             Task::Generate => "generate",
+            Task::Fix => "fix",
         }
     }
 }

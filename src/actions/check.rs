@@ -77,7 +77,7 @@ fn describe(f: &Finding) -> String {
 /// generated script (the document's language, the fence tag, or shell by default), or for a
 /// raw answer (`infer`) of any task, a first fenced block tagged as shell.
 pub fn applies(request: &Request, answer: &str, code: &str) -> Option<Dialect> {
-    if request.task == Task::Generate {
+    if matches!(request.task, Task::Generate | Task::Fix) {
         return safety::dialect_for(request.language.as_deref(), answer, code, request.shell_by_default);
     }
     if !request.raw {

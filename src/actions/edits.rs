@@ -116,7 +116,8 @@ pub fn insertion(
             LineInsert::comments(selection.start, wrap_as_comments(answer, indent, comment_prefix(language), width))
         }
         Task::Ask => LineInsert::comments(after, wrap_as_comments(answer, indent, comment_prefix(language), width)),
-        Task::Generate => {
+        // A fix replaces its block (`fix::replacement`); as an insert it is code, like a script.
+        Task::Generate | Task::Fix => {
             let indent = block_indent(lines, selection);
             fit_code(&code_from_answer(answer), lines, after, indent, language)
         }

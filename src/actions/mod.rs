@@ -7,6 +7,7 @@
 pub mod check;
 pub mod edits;
 pub mod extract;
+pub mod fix;
 mod pipeline;
 pub mod prompts;
 pub mod summary;
@@ -14,6 +15,7 @@ pub mod summary;
 mod tests;
 
 pub use check::{CodeCheck, Retry};
+pub use fix::FixTarget;
 pub use pipeline::{
     ActionError, Answer, Consent, ConsentError, Observer, Pipeline, Preload, Quiet, Request, VramStatus, VramWarning,
 };

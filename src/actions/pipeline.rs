@@ -38,6 +38,8 @@ pub struct Request {
     /// lint of the open document): the check that gates the answer leaves shellcheck out,
     /// so it waits only for the structural check and `bash -n`.
     pub shellcheck_later: bool,
+    /// For [`Task::Fix`]: the finding `text` (the block around it) is to be corrected for.
+    pub fix: Option<super::FixTarget>,
 }
 
 /// The question put to the user before a bigger model loads.
@@ -404,7 +406,13 @@ impl Pipeline {
         let tier = config.tier(decision.tier);
         let request = ChatRequest {
             model: decision.model.clone(),
-            messages: prompts::messages(job.task, &job.text, job.language.as_deref(), config.language),
+            messages: prompts::messages(
+                job.task,
+                &job.text,
+                job.language.as_deref(),
+                config.language,
+                job.fix.as_ref(),
+            ),
             timeout: Duration::from_secs(tier.timeout),
             keep_alive: KeepAlive::from_idle_unload(tier.idle_unload),
             max_tokens: Some(config.max_tokens(job.task, decision.tier)),

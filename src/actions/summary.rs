@@ -44,6 +44,7 @@ pub fn short_reason(reason: &Reason, lang: Language) -> Option<String> {
         Reason::Requested(t) => {
             Some(if en { format!("{t} model requested") } else { format!("{t}-Modell angefordert") })
         }
+        Reason::Task(crate::vocab::Task::Fix) => pick("fix", "Korrektur"),
         Reason::Task(_) => pick("code generation", "Codegenerierung"),
         Reason::Keywords(hits) => {
             let mut words: Vec<String> = hits.iter().take(2).map(|h| format!("`{}`", h.keyword)).collect();

@@ -151,6 +151,7 @@ pub(super) async fn answer(
         raw: mode == OutputMode::Json,
         shell_by_default: true,
         shellcheck_later: false,
+        fix: None,
     };
     let mut observer = CliObserver { mode, printed_any: false };
     let result = pipeline.run(&job, &consent, &mut observer).await;
@@ -208,6 +209,7 @@ pub(super) async fn generate(config: Config, args: GenerateArgs) -> Result<(), F
         raw: false,
         shell_by_default: true,
         shellcheck_later: false,
+        fix: None,
     };
     let mut observer = CliObserver { mode: OutputMode::Code, printed_any: false };
     let answer = pipeline.run(&job, &consent, &mut observer).await?;

@@ -97,6 +97,7 @@ impl Config {
                 on_danger: OnDanger::Refuse,
                 max_message_bytes: 64 * 1024 * 1024,
                 preload: true,
+                review: Review::Auto,
             },
             http: HttpConfig {
                 listen: "127.0.0.1:8765".to_string(),
@@ -125,7 +126,8 @@ impl Config {
         let per_task = match task {
             Task::Ask => m.ask,
             Task::Explain => m.explain,
-            Task::Generate => m.generate,
+            // A fix is a block of code, like a generated script.
+            Task::Generate | Task::Fix => m.generate,
         };
         self.tier(tier).max_tokens.map_or(per_task, |cap| cap.min(per_task))
     }
@@ -201,6 +203,7 @@ impl Config {
             set(&mut c.on_danger, l.on_danger);
             set(&mut c.max_message_bytes, l.max_message_bytes);
             set(&mut c.preload, l.preload);
+            set(&mut c.review, l.review);
         }
         if let Some(h) = file.http {
             let c = &mut self.http;

@@ -112,6 +112,20 @@ pub struct LspConfig {
     pub max_message_bytes: usize,
     /// Load the model a selection would go to while the user picks an action.
     pub preload: bool,
+    /// Which edits the editor shows for review before they land.
+    pub review: Review,
+}
+
+/// Which edits go to the editor's review (a change annotation with `needsConfirmation`, for
+/// editors that support them; the others apply the edit and the message says how to undo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Review {
+    /// Edits that replace or delete the user's text (fixes); plain inserts land directly.
+    Auto,
+    /// Every edit, inserts too.
+    Always,
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -60,6 +60,7 @@ pub struct FileLsp {
     pub on_danger: Option<OnDanger>,
     pub max_message_bytes: Option<usize>,
     pub preload: Option<bool>,
+    pub review: Option<Review>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -103,6 +103,7 @@ pub async fn infer(State(state): State<Arc<AppState>>, headers: HeaderMap, body:
         raw: true,
         shell_by_default: true,
         shellcheck_later: false,
+        fix: None,
     };
     let on_danger = state.http.on_danger;
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -23,10 +23,11 @@ use super::safety;
 use super::state::{PendingConsent, Shared};
 use super::{CMD_ASK, CMD_EXPLAIN, CMD_GENERATE};
 use crate::actions::edits::{self, LineInsert, LineSelection};
+use crate::actions::fix::{self, FixTarget};
 use crate::actions::summary;
 use crate::actions::{Answer, Consent, ConsentError, Observer, Quiet, Request, VramWarning};
 use crate::backend::BackendError;
-use crate::config::{OnDanger, WarningWithoutDialog};
+use crate::config::{Config, OnDanger, Review, WarningWithoutDialog};
 use crate::i18n::{self, ProgressEnd};
 use crate::router::RouteDecision;
 use crate::vocab::{ConsentAnswer, Language, ModelTier, Task};
@@ -37,6 +38,15 @@ pub struct CommandArgs {
     pub range: Range,
     #[serde(default)]
     pub version: Option<i32>,
+}
+
+/// `llm-router.fix`: the diagnostic as the editor has it, on the version it was shown for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FixArgs {
+    pub uri: Uri,
+    #[serde(default)]
+    pub version: Option<i32>,
+    pub diagnostic: Diagnostic,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +72,7 @@ pub fn command_of(task: Task) -> &'static str {
         Task::Explain => CMD_EXPLAIN,
         Task::Generate => CMD_GENERATE,
         Task::Ask => CMD_ASK,
+        Task::Fix => super::CMD_FIX,
     }
 }
 
@@ -78,7 +89,19 @@ struct EditJob {
     text: String,
     language: String,
     version: i32,
+    /// A fix: the finding; the selection is the block the answer replaces.
+    fix: Option<FixJob>,
 }
+
+#[derive(Debug, Clone)]
+struct FixJob {
+    target: FixTarget,
+    /// The finding's line in the document (0-based) when the fix was asked for.
+    line: usize,
+}
+
+/// The annotation id of an edit sent for review.
+const REVIEW: &str = "llm-router.review";
 
 fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, String> {
     let mut s = shared.lock();
@@ -100,7 +123,44 @@ fn snapshot(shared: &Shared, task: Task, args: &CommandArgs) -> Result<EditJob, 
     }
     let (language, version) = (doc.language_id.clone(), doc.version);
     let anchor = s.documents.anchor(&args.uri, selection.clone()).expect("the document is open");
-    Ok(EditJob { task, uri: args.uri.clone(), range: r, selection, anchor, text, language, version })
+    Ok(EditJob { task, uri: args.uri.clone(), range: r, selection, anchor, text, language, version, fix: None })
+}
+
+/// A fix's job: the block around the diagnostic's line, anchored like a selection.
+fn fix_snapshot(shared: &Shared, args: &FixArgs) -> Result<EditJob, String> {
+    let mut s = shared.lock();
+    let doc = s.documents.get(&args.uri).ok_or_else(|| format!("{} is not open", args.uri.as_str()))?;
+    if args.version.is_some_and(|v| v != doc.version) {
+        return Err("the document changed since the action was offered; pick the action again".into());
+    }
+    let lines = doc.all_lines();
+    let line = (args.diagnostic.range.start.line as usize).min(lines.len().saturating_sub(1));
+    let (start, end) = crate::safety::enclosing_block(&lines.join("\n"), line, fix::MAX_BLOCK_LINES);
+    let end = end.min(lines.len().saturating_sub(1)).max(start);
+    let text: String = lines[start..=end].iter().map(|l| format!("{l}\n")).collect();
+    let code = match &args.diagnostic.code {
+        Some(NumberOrString::String(c)) => c.clone(),
+        Some(NumberOrString::Number(n)) => n.to_string(),
+        None => String::new(),
+    };
+    let target = FixTarget {
+        code: fix::finding_code(&code, &args.diagnostic.message),
+        message: args.diagnostic.message.clone(),
+        line_in_block: line - start + 1,
+    };
+    let (language, version) = (doc.language_id.clone(), doc.version);
+    let selection = LineSelection { start, end };
+    let range = Range::new(Position::new(start as u32, 0), Position::new(end as u32, 0));
+    let anchor = s.documents.anchor(&args.uri, selection.clone()).expect("the document is open");
+    let fix = Some(FixJob { target, line });
+    Ok(EditJob { task: Task::Fix, uri: args.uri.clone(), range, selection, anchor, text, language, version, fix })
+}
+
+/// "Fix with MODEL" was picked on a diagnostic.
+pub fn start_fix(shared: &Arc<Shared>, client: &Client, args: FixArgs) -> Result<(), String> {
+    let job = fix_snapshot(shared, &args)?;
+    spawn_job(shared, client, job, None);
+    Ok(())
 }
 
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
@@ -113,6 +173,11 @@ pub fn start(
     preset: Option<ConsentAnswer>,
 ) -> Result<(), String> {
     let job = snapshot(shared, task, &args)?;
+    spawn_job(shared, client, job, preset);
+    Ok(())
+}
+
+fn spawn_job(shared: &Arc<Shared>, client: &Client, job: EditJob, preset: Option<ConsentAnswer>) {
     let progress = shared.lock().flags.work_done_progress;
     let token =
         progress.then(|| NumberOrString::String(format!("llm-router/{}", NEXT_TOKEN.fetch_add(1, Ordering::Relaxed))));
@@ -126,7 +191,6 @@ pub fn start(
         shared.lock().documents.release(&uri, anchor);
         shared.finish_job(id);
     });
-    Ok(())
 }
 
 /// The user picked "Continue with MODEL" / "Use fast model" from the code actions.
@@ -351,7 +415,10 @@ async fn run(
         raw: false,
         shell_by_default: false,
         // The lint of the open document shows shellcheck's findings once the code is in.
-        shellcheck_later: config.safety.lint_open_documents,
+        // A fix is checked whole (shellcheck too): whether its finding is gone decides what
+        // the closing message may claim. The lint shows the rest after any other edit.
+        shellcheck_later: config.safety.lint_open_documents && job.fix.is_none(),
+        fix: job.fix.as_ref().map(|f| f.target.clone()),
     };
     let decision = pipeline.route(&request).await;
     if let Some(t) = &token {
@@ -366,7 +433,9 @@ async fn run(
     }
     let (tx, rx) = mpsc::unbounded_channel();
     let forwarder = tokio::spawn(forward_progress(client.clone(), token.clone(), lang, rx));
-    let target = PendingConsent {
+    // "Continue with MODEL" replays a selection's task; a fix's diagnostic is not part of it,
+    // so a fix without the dialog follows the policy's message instead.
+    let target = job.fix.is_none().then(|| PendingConsent {
         uri: job.uri.clone(),
         selection: job.selection.clone(),
         range: job.range,
@@ -374,8 +443,8 @@ async fn run(
         task: job.task,
         model: String::new(),
         usage: 0.0,
-    };
-    let consent = lsp_consent(shared, client, preset, Some(target));
+    });
+    let consent = lsp_consent(shared, client, preset, target);
     let mut observer = ChannelObserver(tx);
     let result = tokio::select! {
         r = pipeline.run_routed(&request, decision, started, &consent, &mut observer) => Some(r),
@@ -406,7 +475,9 @@ async fn run(
         }
         Some(Ok(answer)) => {
             end(ProgressEnd::Answered, &answer.decision.model).await;
-            let (outcome, note, generated) = match safety::gate(client, &config, &job.language, answer).await {
+            let replaces = job.fix.is_some();
+            let (outcome, note, generated) = match safety::gate(client, &config, &job.language, replaces, answer).await
+            {
                 safety::Gate::Insert { outcome, note, generated } => (outcome, note, generated),
                 safety::Gate::Cancel { outcome } => {
                     client.log_message(MessageType::INFO, messages::kept_in_log(&outcome)).await;
@@ -414,21 +485,25 @@ async fn run(
                     return;
                 }
             };
-            match apply(shared, client, &job, &outcome, config.lsp.comment_width, timeout).await {
-                Ok(insert) => {
-                    if let Some(generated) = generated {
-                        safety::add_generated(shared, client, &job.uri, &insert, generated);
+            if let Some(fix) = &job.fix {
+                land_fix(shared, client, &job, fix, &outcome, note.as_deref(), &config).await
+            } else {
+                match apply_insert(shared, client, &job, &outcome, &config).await {
+                    Ok(insert) => {
+                        if let Some(generated) = generated {
+                            safety::add_generated(shared, client, &job.uri, &insert, generated);
+                        }
+                        let model = &outcome.decision.model;
+                        let preloaded = shared.lock().preload.done.iter().any(|(m, at)| m == model && *at <= started);
+                        let extras = messages::Extras { dropped: &insert.dropped, note: note.as_deref(), preloaded };
+                        let (summary, full) = messages::closing(lang, &outcome, extras);
+                        client.log_message(MessageType::INFO, full).await;
+                        (MessageType::INFO, summary)
                     }
-                    let model = &outcome.decision.model;
-                    let preloaded = shared.lock().preload.done.iter().any(|(m, at)| m == model && *at <= started);
-                    let extras = messages::Extras { dropped: &insert.dropped, note: note.as_deref(), preloaded };
-                    let (summary, full) = messages::closing(lang, &outcome, extras);
-                    client.log_message(MessageType::INFO, full).await;
-                    (MessageType::INFO, summary)
-                }
-                Err(failure) => {
-                    client.log_message(MessageType::INFO, messages::kept_in_log(&outcome)).await;
-                    (MessageType::WARNING, failure.sentence(lang, &outcome.decision.model))
+                    Err(failure) => {
+                        client.log_message(MessageType::INFO, messages::kept_in_log(&outcome)).await;
+                        (MessageType::WARNING, failure.sentence(lang, &outcome.decision.model))
+                    }
                 }
             }
         }
@@ -436,28 +511,185 @@ async fn run(
     client.show_message(typ, text).await;
 }
 
-/// Builds the edit against the document as it is now and sends it; a version race (the
-/// user typed between build and apply) gets one more try.
-async fn apply(
+/// Whether an edit goes to the editor's review: by `lsp.review`, for editors that can show
+/// one (change annotations on versioned document edits).
+fn reviewed(shared: &Shared, config: &Config, replaces: bool) -> bool {
+    let flags = &shared.lock().flags;
+    let wanted = match config.lsp.review {
+        Review::Never => false,
+        Review::Auto => replaces,
+        Review::Always => true,
+    };
+    wanted && flags.change_annotations && flags.document_changes
+}
+
+/// A fix's answer replaces its block, after its own gates: code that does not parse, or the
+/// block unchanged, replaces nothing; the closing message says whether the finding is gone.
+async fn land_fix(
+    shared: &Shared,
+    client: &Client,
+    job: &EditJob,
+    fix: &FixJob,
+    outcome: &Answer,
+    note: Option<&str>,
+    config: &Config,
+) -> (MessageType, String) {
+    let lang = config.language;
+    let model = &outcome.decision.model;
+    let check = outcome.check.as_ref();
+    let kept = |failure: EditFailure| async move {
+        client.log_message(MessageType::INFO, messages::kept_in_log(outcome)).await;
+        (MessageType::WARNING, failure.sentence(lang, model))
+    };
+    if let Some(e) = check.and_then(|c| c.report.syntax_error()) {
+        return kept(EditFailure::DoesNotParse(e.message.trim_start_matches("bash -n: ").to_string())).await;
+    }
+    let code = check.map_or_else(|| crate::actions::extract::code_from_answer(&outcome.text), |c| c.code.clone());
+    let review = reviewed(shared, config, true).then(|| ChangeAnnotation {
+        label: i18n::fix_with_title(lang, model),
+        needs_confirmation: Some(true),
+        description: Some(i18n::fix_review_description(lang, &fix.target.code, fix.line + 1)),
+    });
+    let reviewing = review.is_some();
+    let timeout = Duration::from_secs(config.lsp.request_timeout);
+    let landed =
+        apply(shared, client, &job.uri, timeout, reviewing, || build_fix_edit(shared, job, &code, review.clone()));
+    let (block, skipped) = match landed.await {
+        Ok(landed) => landed,
+        Err(failure) => return kept(failure).await,
+    };
+    let extras = messages::Extras { dropped: &[], note, preloaded: false };
+    let (summary, full) = messages::closing(lang, outcome, extras);
+    client.log_message(MessageType::INFO, full).await;
+    let verdict = fix_verdict(lang, &fix.target, check, &block, skipped);
+    let undo = (!reviewing).then(|| i18n::undo_hint(lang));
+    let text = [Some(summary), verdict, undo.map(str::to_string)].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    (MessageType::INFO, text)
+}
+
+/// What the closing message may say about the finding: gone, still there, or nothing when
+/// the checker that reported it did not run on the fix.
+fn fix_verdict(
+    lang: Language,
+    target: &FixTarget,
+    check: Option<&crate::actions::CodeCheck>,
+    block: &LineSelection,
+    skipped: usize,
+) -> Option<String> {
+    let check = check?;
+    let by_shellcheck = target.code.starts_with("SC");
+    if by_shellcheck && check.report.shellcheck != crate::safety::ToolRun::Ran {
+        return None;
+    }
+    Some(match fix::still_reported(target, &check.report.findings) {
+        Some(f) => i18n::fix_still_reported(lang, &target.code, block.start + f.start.line.saturating_sub(skipped) + 1),
+        None => i18n::fixed(lang, &target.code, block.start + 1, block.end + 1),
+    })
+}
+
+/// The replaced block's lines in the document after the edit, and the code's leading lines
+/// left out (see `fix::replacement`).
+fn build_fix_edit(
+    shared: &Shared,
+    job: &EditJob,
+    code: &str,
+    review: Option<ChangeAnnotation>,
+) -> Result<(WorkspaceEdit, i32, (LineSelection, usize)), EditFailure> {
+    let s = shared.lock();
+    let block = s.documents.anchored(&job.uri, job.anchor).ok_or(EditFailure::SelectionChanged)?;
+    let doc = s.documents.get(&job.uri).ok_or(EditFailure::SelectionChanged)?;
+    let lines_owned = doc.all_lines();
+    let lines: Vec<&str> = lines_owned.iter().map(String::as_str).collect();
+    let (text, skipped) = fix::replacement(&lines, block.start, block.end, code).ok_or(EditFailure::Unchanged)?;
+    let new_lines = text.lines().count();
+    let brk = doc.line_break();
+    let last = doc.last_line();
+    let start = Position::new(block.start as u32, 0);
+    let (end, new_text) = if block.end < last {
+        (Position::new(block.end as u32 + 1, 0), text.replace('\n', brk))
+    } else {
+        // The block ends the document: its last line keeps having no line break.
+        (line_end(&doc.rope, last, s.encoding), text.strip_suffix('\n').unwrap_or(&text).replace('\n', brk))
+    };
+    let edit =
+        workspace_edit(&s.flags, &job.uri, doc.version, TextEdit { range: Range::new(start, end), new_text }, review);
+    let landed = LineSelection { start: block.start, end: block.start + new_lines.saturating_sub(1) };
+    Ok((edit, doc.version, (landed, skipped)))
+}
+
+/// One text edit as the editor takes it: versioned and, for review, annotated.
+fn workspace_edit(
+    flags: &super::state::ClientFlags,
+    uri: &Uri,
+    version: i32,
+    edit: TextEdit,
+    review: Option<ChangeAnnotation>,
+) -> WorkspaceEdit {
+    if !flags.document_changes {
+        return WorkspaceEdit { changes: Some(HashMap::from([(uri.clone(), vec![edit])])), ..WorkspaceEdit::default() };
+    }
+    let (edit, annotations) = match review {
+        Some(a) => (
+            OneOf::Right(AnnotatedTextEdit { text_edit: edit, annotation_id: REVIEW.to_string() }),
+            Some(HashMap::from([(REVIEW.to_string(), a)])),
+        ),
+        None => (OneOf::Left(edit), None),
+    };
+    WorkspaceEdit {
+        document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+            text_document: OptionalVersionedTextDocumentIdentifier { uri: uri.clone(), version: Some(version) },
+            edits: vec![edit],
+        }])),
+        change_annotations: annotations,
+        ..WorkspaceEdit::default()
+    }
+}
+
+/// An insert's edit (Generate, Explain, Ask), for review only with `lsp.review: always`.
+async fn apply_insert(
     shared: &Shared,
     client: &Client,
     job: &EditJob,
     outcome: &Answer,
-    width: usize,
-    timeout: Duration,
+    config: &Config,
 ) -> Result<LineInsert, EditFailure> {
+    let lang = config.language;
+    let review = reviewed(shared, config, false).then(|| ChangeAnnotation {
+        label: format!("{} ({})", i18n::action_title(job.task, lang), outcome.decision.model),
+        needs_confirmation: Some(true),
+        description: None,
+    });
+    let (width, timeout) = (config.lsp.comment_width, Duration::from_secs(config.lsp.request_timeout));
+    let reviewing = review.is_some();
+    let build = || build_edit(shared, job, &outcome.text, width, review.clone()).ok_or(EditFailure::SelectionChanged);
+    apply(shared, client, &job.uri, timeout, reviewing, build).await
+}
+
+/// Builds the edit against the document as it is now and sends it; a version race (the
+/// user typed between build and apply) gets one more try. `reviewed`: the editor showed
+/// it to the user, so `applied: false` on the same version means they discarded it.
+async fn apply<T>(
+    shared: &Shared,
+    client: &Client,
+    uri: &Uri,
+    timeout: Duration,
+    reviewed: bool,
+    build: impl Fn() -> Result<(WorkspaceEdit, i32, T), EditFailure>,
+) -> Result<T, EditFailure> {
     for _attempt in 0..2 {
-        let (edit, version, insert) =
-            build_edit(shared, job, &outcome.text, width).ok_or(EditFailure::SelectionChanged)?;
+        let (edit, version, landed) = build()?;
         let response = tokio::time::timeout(timeout, client.apply_edit(edit))
             .await
             .map_err(|_| EditFailure::NotAnswered(timeout))?
             .map_err(|e| EditFailure::Refused(e.to_string()))?;
         if response.applied {
-            return Ok(insert);
+            return Ok(landed);
         }
-        let current = shared.lock().documents.get(&job.uri).map(|d| d.version);
+        let current = shared.lock().documents.get(uri).map(|d| d.version);
         if current == Some(version) {
+            if reviewed {
+                return Err(EditFailure::Discarded);
+            }
             return Err(EditFailure::Refused(
                 response.failure_reason.unwrap_or_else(|| "applied: false, no reason given".into()),
             ));
@@ -466,7 +698,13 @@ async fn apply(
     Err(EditFailure::SelectionChanged)
 }
 
-fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Option<(WorkspaceEdit, i32, LineInsert)> {
+fn build_edit(
+    shared: &Shared,
+    job: &EditJob,
+    answer: &str,
+    width: usize,
+    review: Option<ChangeAnnotation>,
+) -> Option<(WorkspaceEdit, i32, LineInsert)> {
     let s = shared.lock();
     // Tracked, not searched: an identical line elsewhere is not the selection.
     let selection = s.documents.anchored(&job.uri, job.anchor)?;
@@ -491,20 +729,7 @@ fn build_edit(shared: &Shared, job: &EditJob, answer: &str, width: usize) -> Opt
         (line_end(&doc.rope, last, s.encoding), format!("{brk}{}", text.strip_suffix(brk).unwrap_or(&text)))
     };
     let text_edit = TextEdit { range: Range::new(position, position), new_text };
-    let edit = if s.flags.document_changes {
-        WorkspaceEdit {
-            document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
-                text_document: OptionalVersionedTextDocumentIdentifier {
-                    uri: job.uri.clone(),
-                    version: Some(doc.version),
-                },
-                edits: vec![OneOf::Left(text_edit)],
-            }])),
-            ..WorkspaceEdit::default()
-        }
-    } else {
-        WorkspaceEdit { changes: Some(HashMap::from([(job.uri.clone(), vec![text_edit])])), ..WorkspaceEdit::default() }
-    };
+    let edit = workspace_edit(&s.flags, &job.uri, doc.version, text_edit, review);
     Some((edit, doc.version, insert))
 }
 
@@ -537,8 +762,16 @@ pub async fn infer(shared: &Arc<Shared>, client: &Client, arg: Value) -> RpcResu
     };
     let (pipeline, config) = (shared.pipeline(), shared.config());
     let consent = lsp_consent(shared, client, None, None);
-    let request =
-        Request { task, text, language, tier: args.tier, raw: true, shell_by_default: true, shellcheck_later: false };
+    let request = Request {
+        task,
+        text,
+        language,
+        tier: args.tier,
+        raw: true,
+        shell_by_default: true,
+        shellcheck_later: false,
+        fix: None,
+    };
     Ok(match pipeline.run(&request, &consent, &mut Quiet).await {
         Ok(answer) => {
             let withheld = config.lsp.on_danger == OnDanger::Refuse;

@@ -20,6 +20,12 @@ pub enum EditFailure {
     NotAnswered(Duration),
     /// The editor answered with an error, or `applied: false` and a reason.
     Refused(String),
+    /// The user rejected the edit in the editor's review.
+    Discarded,
+    /// A fix whose answer is the block as it was.
+    Unchanged,
+    /// A fix whose code does not parse (`bash -n`'s message): it would break the file.
+    DoesNotParse(String),
 }
 
 impl EditFailure {
@@ -28,6 +34,9 @@ impl EditFailure {
             EditFailure::SelectionChanged => i18n::nothing_inserted_changed(lang, model),
             EditFailure::NotAnswered(after) => i18n::edit_not_answered(lang, after.as_secs()),
             EditFailure::Refused(why) => i18n::edit_refused(lang, why),
+            EditFailure::Discarded => i18n::discarded_in_review(lang, model),
+            EditFailure::Unchanged => i18n::fix_unchanged(lang, model),
+            EditFailure::DoesNotParse(error) => i18n::fix_does_not_parse(lang, model, error),
         }
     }
 }

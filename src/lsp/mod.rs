@@ -34,6 +34,7 @@ pub const CMD_ASK: &str = "llm-router.ask";
 pub const CMD_CANCEL: &str = "llm-router.cancel";
 pub const CMD_CONSENT: &str = "llm-router.consent";
 pub const CMD_INFER: &str = "llm-router.infer";
+pub const CMD_FIX: &str = "llm-router.fix";
 
 pub struct RouterLanguageServer {
     client: Client,
@@ -75,13 +76,13 @@ impl RouterLanguageServer {
 impl LanguageServer for RouterLanguageServer {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
         let encoding = self.shared.initialize(&params);
-        let commands = [CMD_EXPLAIN, CMD_GENERATE, CMD_ASK, CMD_CANCEL, CMD_CONSENT, CMD_INFER];
+        let commands = [CMD_EXPLAIN, CMD_GENERATE, CMD_ASK, CMD_CANCEL, CMD_CONSENT, CMD_INFER, CMD_FIX];
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding.kind()),
                 text_document_sync: Some(TextDocumentSyncCapability::Kind(TextDocumentSyncKind::INCREMENTAL)),
                 code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
-                    code_action_kinds: Some(vec![CodeActionKind::REFACTOR_REWRITE]),
+                    code_action_kinds: Some(vec![CodeActionKind::QUICKFIX, CodeActionKind::REFACTOR_REWRITE]),
                     work_done_progress_options: WorkDoneProgressOptions::default(),
                     resolve_provider: Some(false),
                 })),
@@ -133,7 +134,8 @@ impl LanguageServer for RouterLanguageServer {
     }
 
     async fn code_action(&self, params: CodeActionParams) -> RpcResult<Option<CodeActionResponse>> {
-        let (actions, decision) = self.shared.code_actions(&params.text_document.uri, params.range);
+        let (actions, decision) =
+            self.shared.code_actions(&params.text_document.uri, params.range, &params.context.diagnostics);
         if let Some(decision) = decision {
             preload::schedule(&self.shared, decision);
         }
@@ -153,6 +155,12 @@ impl LanguageServer for RouterLanguageServer {
                 let args: jobs::ConsentArgs =
                     serde_json::from_value(arg).map_err(|e| RpcError::invalid_params(e.to_string()))?;
                 jobs::start_with_consent(&self.shared, &self.client, args).map_err(RpcError::invalid_params)?;
+                Ok(None)
+            }
+            CMD_FIX => {
+                let args: jobs::FixArgs = serde_json::from_value(arg)
+                    .map_err(|e| RpcError::invalid_params(format!("expected {{uri, version, diagnostic}}: {e}")))?;
+                jobs::start_fix(&self.shared, &self.client, args).map_err(RpcError::invalid_params)?;
                 Ok(None)
             }
             CMD_CANCEL => {

@@ -33,7 +33,7 @@ pub const CHANGE_DELAY: Duration = Duration::from_millis(300);
 pub const OPEN_DELAY: Duration = Duration::from_millis(20);
 /// Documents larger than this are not linted.
 const MAX_LINT_BYTES: usize = 1024 * 1024;
-const SOURCE: &str = "llm-router-lsp";
+pub(super) const SOURCE: &str = "llm-router-lsp";
 
 /// A finding in inserted code: lines relative to the block, byte columns in those lines.
 #[derive(Debug, Clone)]
@@ -84,7 +84,9 @@ pub enum Gate {
 
 /// Decides what to insert: as is without danger; with danger, what the user picks. A client
 /// without `window/showMessageRequest` (or no answer in time) gets the code as comments.
-pub async fn gate(client: &Client, config: &Config, language: &str, mut outcome: Answer) -> Gate {
+/// `replaces`: the edit replaces the user's text (a fix). Code as comments would replace it
+/// with something that does not run, so there "insert as comments" keeps the text instead.
+pub async fn gate(client: &Client, config: &Config, language: &str, replaces: bool, mut outcome: Answer) -> Gate {
     let Some(check) = outcome.check.clone() else {
         return Gate::Insert { outcome: Box::new(outcome), note: None, generated: None };
     };
@@ -96,6 +98,7 @@ pub async fn gate(client: &Client, config: &Config, language: &str, mut outcome:
         let answer = ask(client, check::danger_message(lang, &dangers), lang, timeout).await;
         match answer {
             DangerAnswer::Cancel => return Gate::Cancel { outcome: Box::new(outcome) },
+            DangerAnswer::InsertAsComments if replaces => return Gate::Cancel { outcome: Box::new(outcome) },
             DangerAnswer::InsertAsComments => {
                 let prefix = edits::comment_prefix(language).to_string();
                 outcome.text = format!("```\n{}```\n", check::as_comments(&check.code, &prefix));

@@ -23,6 +23,9 @@ use crate::vocab::Task;
 pub struct ClientFlags {
     pub work_done_progress: bool,
     pub document_changes: bool,
+    /// `workspace.workspaceEdit.changeAnnotationSupport`: the editor can show an edit for
+    /// review before it lands.
+    pub change_annotations: bool,
 }
 
 pub struct RunningJob {
@@ -126,6 +129,11 @@ impl Shared {
                 .and_then(|w| w.workspace_edit.as_ref())
                 .and_then(|e| e.document_changes)
                 .unwrap_or(false),
+            change_annotations: caps
+                .workspace
+                .as_ref()
+                .and_then(|w| w.workspace_edit.as_ref())
+                .is_some_and(|e| e.change_annotation_support.is_some()),
         };
         {
             let mut s = self.lock();
@@ -197,7 +205,15 @@ impl Shared {
     /// title counts tokens only when the tokenizer is already loaded.
     /// Also returns the decision for the selection's content (the Explain one), which the
     /// preload acts on.
-    pub fn code_actions(&self, uri: &Uri, range: Range) -> (Vec<CodeActionOrCommand>, Option<RouteDecision>) {
+    /// The actions on `range`: cancel and the VRAM question's answers while they apply,
+    /// "Fix with MODEL" for each of the server's own `diagnostics` the editor sent, then the
+    /// tasks on the selection.
+    pub fn code_actions(
+        &self,
+        uri: &Uri,
+        range: Range,
+        diagnostics: &[Diagnostic],
+    ) -> (Vec<CodeActionOrCommand>, Option<RouteDecision>) {
         let s = self.lock();
         let Some(doc) = s.documents.get(uri) else {
             return (Vec::new(), None);
@@ -228,11 +244,28 @@ impl Shared {
                 consent("fast"),
             ));
         }
+        let router = s.pipeline.router();
+        for d in diagnostics.iter().filter(|d| d.source.as_deref() == Some(super::safety::SOURCE)) {
+            let line = doc.line(d.range.start.line as usize);
+            let decision = router.decide_with(
+                &line,
+                &RouteRequest { task: Task::Fix, language: Some(&doc.language_id), tier: None },
+                false,
+            );
+            let title = i18n::fix_with_title(lang, &decision.model);
+            let arg = serde_json::json!({"uri": uri.as_str(), "version": doc.version, "diagnostic": d});
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: title.clone(),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![d.clone()]),
+                command: Some(Command { title, command: super::CMD_FIX.to_string(), arguments: Some(vec![arg]) }),
+                ..CodeAction::default()
+            }));
+        }
         let text = doc.lines(selection.start, selection.end).join("\n");
         if text.trim().is_empty() {
             return (actions, None);
         }
-        let router = s.pipeline.router();
         // The tokenizer (about 30 MB) is loaded only once a text long enough to need a count
         // appears, in the background; until then titles of long selections name no model.
         if text.len() > config.routing.token_threshold {

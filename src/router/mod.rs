@@ -57,6 +57,7 @@ impl fmt::Display for Reason {
         match self {
             Reason::RoutingDisabled => f.write_str("routing disabled: everything goes to the fast model"),
             Reason::Requested(t) => write!(f, "{t} tier requested"),
+            Reason::Task(Task::Fix) => write!(f, "fix: fixing code goes to the code model"),
             Reason::Task(t) => write!(f, "{}: code generation goes to the code model", t.label()),
             Reason::Keywords(hits) => {
                 let list: Vec<String> = hits.iter().map(ToString::to_string).collect();
@@ -190,8 +191,8 @@ impl Router {
             return (ModelTier::Heavy, vec![Reason::HeavyTokens { estimate: tokens, threshold: heavy }], tokens);
         }
         let mut reasons = Vec::new();
-        if request.task == Task::Generate {
-            reasons.push(Reason::Task(Task::Generate));
+        if matches!(request.task, Task::Generate | Task::Fix) {
+            reasons.push(Reason::Task(request.task));
         }
         let (own, builtin): (Vec<KeywordHit>, Vec<KeywordHit>) = analysis.keywords.into_iter().partition(|k| k.own);
         let mut shell = analysis.shell;

@@ -10,6 +10,7 @@
 //! line/column range (0-based, columns in bytes). Nothing here knows LSP; `crate::lsp`
 //! converts findings to diagnostics, `crate::cli` prints them.
 
+mod blocks;
 mod commands;
 pub mod external;
 mod incremental;
@@ -25,6 +26,7 @@ use std::ops::Range;
 
 use serde::Serialize;
 
+pub use blocks::enclosing_block;
 pub use commands::{DOWNLOADERS, INTERPRETERS, SHELLS, WRAPPERS, Wrapper};
 pub use external::Tools;
 pub use incremental::DocumentCheck;

@@ -40,6 +40,8 @@ pub struct ClientOptions {
     /// Advertise `codeAction/resolve` (`resolveSupport` for `edit`, `dataSupport`), as the
     /// peers that compute an action's edit only when it is chosen need.
     pub code_action_resolve: bool,
+    /// Advertise `changeAnnotationSupport`, as VS Code does: edits may come for review.
+    pub change_annotations: bool,
 }
 
 impl Default for ClientOptions {
@@ -51,6 +53,7 @@ impl Default for ClientOptions {
             initialization_options: Value::Null,
             root_uri: None,
             code_action_resolve: false,
+            change_annotations: false,
         }
     }
 }
@@ -77,6 +80,9 @@ struct Shared {
     received_at: Vec<std::time::Instant>,
     documents: HashMap<String, (String, i32)>,
     consent: Option<ConsentReply>,
+    /// The user's answer to an edit sent for review (annotated `needsConfirmation`):
+    /// discard it when false. Accepted when unset.
+    accept_reviewed: Option<bool>,
     pending: HashMap<i64, oneshot::Sender<Value>>,
     utf8: bool,
     edits: Vec<AppliedEdit>,
@@ -212,7 +218,14 @@ impl TestClient {
                     "capabilities": {
                         "general": {"positionEncodings": encodings},
                         "window": {"workDoneProgress": options.work_done_progress, "showMessage": {}},
-                        "workspace": {"workspaceEdit": {"documentChanges": options.document_changes}, "applyEdit": true},
+                        "workspace": {
+                            "workspaceEdit": if options.change_annotations {
+                                json!({"documentChanges": options.document_changes, "changeAnnotationSupport": {"groupsOnLabel": true}})
+                            } else {
+                                json!({"documentChanges": options.document_changes})
+                            },
+                            "applyEdit": true,
+                        },
                         "textDocument": if options.code_action_resolve {
                             json!({"codeAction": {"resolveSupport": {"properties": ["edit"]}, "dataSupport": true}})
                         } else {
@@ -226,6 +239,11 @@ impl TestClient {
             .await?;
         self.notify("initialized", json!({})).await;
         Ok(init)
+    }
+
+    /// How the user answers the editor's review of an annotated edit.
+    pub fn set_review(&self, accept: bool) {
+        self.shared.lock().unwrap().accept_reviewed = Some(accept);
     }
 
     pub fn set_consent(&self, reply: ConsentReply) {
@@ -550,6 +568,16 @@ fn handle(msg: &Value, shared: &Mutex<Shared>) -> Vec<Value> {
         "workspace/applyEdit" => {
             let utf8 = s.utf8;
             let edit = &msg["params"]["edit"];
+            let for_review = edit["changeAnnotations"]
+                .as_object()
+                .is_some_and(|a| a.values().any(|v| v["needsConfirmation"] == true));
+            if for_review && s.accept_reviewed == Some(false) {
+                let uri = edit["documentChanges"][0]["textDocument"]["uri"].as_str().unwrap_or_default().to_string();
+                let edits = edit["documentChanges"][0]["edits"].as_array().cloned().unwrap_or_default();
+                let reason = "discarded in review".to_string();
+                s.edits.push(AppliedEdit { uri, edits, applied: false, failure_reason: Some(reason.clone()) });
+                return ok(json!({"applied": false, "failureReason": reason}));
+            }
             let mut applied = true;
             let mut touched = Vec::new();
             // (uri, version the edit is for, its text edits)
