@@ -1348,3 +1348,89 @@ fn environment_sets_defaults() {
     assert_eq!((o.code, o.stdout.as_str()), (0, "fast answer\n"), "{o:?}");
     assert_eq!(fake.chat_requests().len(), 1);
 }
+
+// ---------------------------------------------------------------------------------------
+// fix
+
+const UNQUOTED: &str = "#!/bin/bash\ngreet() {\n  echo Hello $1\n}\ngreet world\n";
+const QUOTED: &str = "#!/bin/bash\ngreet() {\n  echo Hello \"$1\"\n}\ngreet world\n";
+
+/// A setup whose code model answers `reply`, and the unquoted script in its directory.
+fn fix_setup(reply: &str) -> (Setup, PathBuf) {
+    assert!(
+        llm_router_lsp::safety::Tools::detect().shellcheck.is_some(),
+        "shellcheck is not installed: the fix tests need it (scripts/test.sh installs it with apt)"
+    );
+    let s = Setup::new(standard_with(FakeModel::new(CODE, reply)), json!({}));
+    let file = s.dir.path().join("greet.sh");
+    std::fs::write(&file, UNQUOTED).unwrap();
+    (s, file)
+}
+
+#[test]
+fn fix_prints_a_diff_and_writes_it_with_write() {
+    let (s, file) = fix_setup("```bash\ngreet() {\n  echo Hello \"$1\"\n}\n```");
+    let name = file.display().to_string();
+    let o = s.run(&["fix", &format!("{name}:3")]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_eq!(
+        o.stdout,
+        format!(
+            "--- a/{name}\n+++ b/{name}\n@@ -1,5 +1,5 @@\n #!/bin/bash\n greet() {{\n-  echo Hello $1\n+  echo Hello \"$1\"\n }}\n greet world\n"
+        )
+    );
+    assert_contains(
+        &o.stderr,
+        &[&format!("fixing {name}:3:"), "SC2086", "block lines 2–4", "answered by qwen3-coder:30b-q4"],
+    );
+    assert_contains(&o.stderr, &["fix: fixing code goes to the code model"]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), UNQUOTED, "written without --write");
+    // Without a line: the first finding. --write applies the change.
+    let o = s.run(&["fix", &name, "--write"]);
+    assert_eq!(o.code, 0, "{o:?}");
+    assert_contains(&o.stderr, &[&format!("wrote {name}")]);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), QUOTED);
+    // Nothing left to fix.
+    let o = s.run(&["fix", &name]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, ""), "{o:?}");
+    assert_contains(&o.stderr, &["no findings; nothing to fix"]);
+    let o = s.run(&["fix", &format!("{name}:1")]);
+    assert_eq!(o.code, 1, "{o:?}");
+    assert_contains(&o.stderr, &[&format!("{name}:1: no finding on that line")]);
+    let o = s.run(&["fix", &format!("{name}:x")]);
+    assert_eq!(o.code, 2, "{o:?}");
+}
+
+#[test]
+fn fix_gates_like_generate() {
+    // (reply, exit code, stderr, stdout is a diff)
+    let cases = [
+        (
+            "```bash\ngreet() {\n  echo Hi $1\n}\n```",
+            4,
+            "SC2086 is still reported on line 3: the change did not fix it. Nothing was written.",
+            true,
+        ),
+        (
+            "```bash\ngreet() {\n  echo Hello \"$1\"\n  rm -rf /\n}\n```",
+            3,
+            "the fix is dangerous (see above); nothing was changed",
+            false,
+        ),
+        ("```bash\ngreet() {\n  echo \"Hello $1\n}\n```", 1, "fix does not parse", false),
+        (
+            "```bash\ngreet() {\n  echo Hello $1\n}\n```",
+            1,
+            "returned the block unchanged; nothing was replaced.",
+            false,
+        ),
+    ];
+    for (reply, code, stderr, diff) in cases {
+        let (s, file) = fix_setup(reply);
+        let o = s.run(&["fix", &file.display().to_string(), "--write"]);
+        assert_eq!(o.code, code, "{reply}: {o:?}");
+        assert_contains(&o.stderr, &[stderr]);
+        assert_eq!(o.stdout.starts_with("--- a/"), diff, "{reply}: {o:?}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), UNQUOTED, "{reply}");
+    }
+}

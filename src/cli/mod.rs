@@ -85,6 +85,11 @@ enum Command {
         /// The script; `-` or nothing reads stdin.
         file: Option<PathBuf>,
     },
+    /// Fix the finding on LINE (or the first finding) of a shell script with the code model,
+    /// as the editor's "Fix with MODEL" does: prints the change as a unified diff; `--write`
+    /// applies it. Exit codes: 0 fixed (or no findings), 1 error or a fix that does not parse,
+    /// 3 dangerous fix, 4 the finding is still reported (the diff is printed, not written).
+    Fix(FixArgs),
     /// Print the spec's /infer result as JSON. Shell code in the answer is checked: the result
     /// carries `findings`; dangerous code is withheld (exit code 3).
     Infer {
@@ -170,6 +175,24 @@ struct GenerateArgs {
     #[command(flatten)]
     run: RunArgs,
     /// Print the code even when the safety check finds it dangerous (exit code 0).
+    #[arg(long)]
+    allow_dangerous: bool,
+}
+
+#[derive(Args, Debug)]
+struct FixArgs {
+    /// The script, optionally with the finding's line: FILE or FILE:LINE (1-based).
+    target: String,
+    /// Apply the change to the file (through a file beside it, then renamed).
+    #[arg(long)]
+    write: bool,
+    /// At a VRAM warning, load the bigger model anyway.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// At a VRAM warning, let the fast model answer.
+    #[arg(long, conflicts_with = "yes")]
+    fast_on_warning: bool,
+    /// Print (and with --write, write) the fix even when the safety check finds it dangerous.
     #[arg(long)]
     allow_dangerous: bool,
 }
@@ -285,6 +308,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Explain(args) => answer(config, Task::Explain, args, OutputMode::Stream, false).await,
         Command::Generate(args) => generate(config, args).await,
         Command::Check { file } => check(&config, file).await,
+        Command::Fix(args) => fix(config, args).await,
         Command::Infer { run, allow_dangerous, .. } => {
             answer(config, run.query.task, run, OutputMode::Json, allow_dangerous).await
         }

@@ -1,5 +1,5 @@
-//! `ask`, `explain`, `generate`, `infer` and `check`: one request through the pipeline, asked
-//! and reported on the terminal.
+//! `ask`, `explain`, `generate`, `infer`, `check` and `fix`: one request through the pipeline,
+//! asked and reported on the terminal.
 
 use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
@@ -271,4 +271,142 @@ pub(super) fn report_done(outcome: &crate::actions::Answer) {
     if let Some(cut) = outcome.cut {
         eprintln!("llm-router-lsp: {}", crate::i18n::answer_cut(crate::vocab::Language::En, cut));
     }
+}
+
+/// Exit code of `fix` when the finding is still reported after the model's change.
+const EXIT_NOT_FIXED: u8 = 4;
+
+/// `fix FILE[:LINE]`: the editor's "Fix with MODEL" on a file. Lints it, takes the finding on
+/// LINE (or the first one), sends the block around it to the code tier and prints the change
+/// as a unified diff; `--write` applies it. The same gates as the editor's: dangerous code
+/// (exit 3, nothing written unless `--allow-dangerous`), code that does not parse (exit 1),
+/// a finding that remains (exit 4, the diff is printed but not written).
+pub(super) async fn fix(config: Config, args: FixArgs) -> Result<(), Failure> {
+    use crate::actions::fix::{self, FixTarget};
+    let (path, line) = fix_target(&args.target)?;
+    let script =
+        std::fs::read_to_string(&path).map_err(|e| Failure::usage(format!("cannot read {}: {e}", path.display())))?;
+    let name = path.display().to_string();
+    let dialect = crate::safety::Dialect::from_shebang(&script).unwrap_or(crate::safety::Dialect::Bash);
+    let report = crate::safety::check_async(&script, crate::safety::CheckOptions::new(&config.safety, dialect)).await;
+    let finding = match line {
+        Some(l) => report.findings.iter().find(|f| f.start.line < l && l <= f.end.line + 1),
+        None => report.findings.first(),
+    };
+    let Some(finding) = finding else {
+        return match line {
+            Some(l) => Err(Failure::runtime(format!(
+                "{name}:{l}: no finding on that line (`llm-router-lsp check {name}` lists them)"
+            ))),
+            None => {
+                eprintln!("llm-router-lsp: {name}: no findings; nothing to fix");
+                Ok(())
+            }
+        };
+    };
+    let (start, end) = crate::safety::enclosing_block(&script, finding.start.line, fix::MAX_BLOCK_LINES);
+    let lines: Vec<&str> = script.lines().collect();
+    let end = end.min(lines.len().saturating_sub(1)).max(start);
+    let target = FixTarget {
+        code: fix::finding_code(finding.category.code(), &finding.message),
+        message: finding.message.clone(),
+        line_in_block: finding.start.line - start + 1,
+    };
+    eprintln!("llm-router-lsp: fixing {}, block lines {}–{}", finding.lint_line(&name), start + 1, end + 1);
+    let block: String = lines[start..=end].iter().map(|l| format!("{l}\n")).collect();
+    let lang = config.language;
+    let consent = TerminalConsent { yes: args.yes, fast: args.fast_on_warning, language: lang };
+    let pipeline = Pipeline::new(config);
+    let request = Request {
+        task: Task::Fix,
+        text: block,
+        language: Some("shellscript".into()),
+        tier: None,
+        raw: false,
+        shell_by_default: true,
+        shellcheck_later: false,
+        fix: Some(target.clone()),
+    };
+    let mut observer = CliObserver { mode: OutputMode::Code, printed_any: false };
+    let answer = pipeline.run(&request, &consent, &mut observer).await?;
+    report_done(&answer);
+    let model = answer.decision.model.clone();
+    let code = answer.check.as_ref().map_or_else(|| extract::code_from_answer(&answer.text), |c| c.code.clone());
+    if let Some(check) = &answer.check {
+        for f in &check.report.findings {
+            eprintln!("llm-router-lsp: {}", f.lint_line("fix"));
+        }
+        if let Some(e) = check.report.syntax_error() {
+            let error = e.message.trim_start_matches("bash -n: ");
+            return Err(Failure::runtime(i18n::fix_does_not_parse(Language::En, &model, error)));
+        }
+        if check.report.has_danger() && !args.allow_dangerous {
+            return Err(Failure {
+                code: EXIT_DANGER,
+                message: "the fix is dangerous (see above); nothing was changed; --allow-dangerous prints and writes it anyway"
+                    .into(),
+            });
+        }
+    }
+    let (replacement, skipped) = fix::replacement(&lines, start, end, &code)
+        .ok_or_else(|| Failure::runtime(i18n::fix_unchanged(Language::En, &model)))?;
+    let brk = if script.contains("\r\n") { "\r\n" } else { "\n" };
+    let mut fixed: String = lines[..start].iter().map(|l| format!("{l}{brk}")).collect();
+    fixed.push_str(&replacement.replace('\n', brk));
+    fixed.extend(lines[end + 1..].iter().map(|l| format!("{l}{brk}")));
+    if !script.ends_with('\n') {
+        fixed.truncate(fixed.trim_end_matches(['\r', '\n']).len());
+    }
+    let diff = similar::TextDiff::from_lines(&script, &fixed)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string();
+    write_stdout(&diff)?;
+    let still = answer.check.as_ref().and_then(|c| fix::still_reported(&target, &c.report.findings));
+    if let Some(f) = still {
+        let line = start + f.start.line.saturating_sub(skipped) + 1;
+        return Err(Failure {
+            code: EXIT_NOT_FIXED,
+            message: format!("{} Nothing was written.", i18n::fix_still_reported(Language::En, &target.code, line)),
+        });
+    }
+    if args.write {
+        write_atomically(&path, &fixed)?;
+        eprintln!("llm-router-lsp: wrote {name}");
+    }
+    Ok(())
+}
+
+/// `FILE` or `FILE:LINE` (1-based); a file whose name ends in `:N` is taken as it is.
+fn fix_target(target: &str) -> Result<(PathBuf, Option<usize>), Failure> {
+    let whole = PathBuf::from(target);
+    if whole.exists() {
+        return Ok((whole, None));
+    }
+    match target.rsplit_once(':') {
+        Some((file, line)) if !file.is_empty() => {
+            let line: usize = line
+                .parse()
+                .ok()
+                .filter(|l| *l > 0)
+                .ok_or_else(|| Failure::usage(format!("expected FILE or FILE:LINE, got `{target}`")))?;
+            Ok((PathBuf::from(file), Some(line)))
+        }
+        _ => Ok((whole, None)),
+    }
+}
+
+/// Replaces `path` with `text` through a file beside it, so a failed write leaves the
+/// original whole; the original's permissions are kept.
+fn write_atomically(path: &std::path::Path, text: &str) -> Result<(), Failure> {
+    let fail = |e: std::io::Error| Failure::runtime(format!("cannot write {}: {e}", path.display()));
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(fail)?;
+    tmp.write_all(text.as_bytes()).map_err(fail)?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions()).map_err(fail)?;
+    }
+    tmp.persist(path).map_err(|e| fail(e.error))?;
+    Ok(())
 }
