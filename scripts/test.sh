@@ -14,6 +14,15 @@ cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
+# The safety tests and "Fix with MODEL" re-run shellcheck on the model's code.
+if ! command -v shellcheck >/dev/null 2>&1; then
+  step "installing shellcheck (apt)"
+  as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+  as_root apt-get update -q
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends shellcheck \
+    || printf '\n!!! test.sh: shellcheck could not be installed: the fix tests will FAIL\n\n' >&2
+fi
+
 step "cargo test"
 cargo test --locked
 

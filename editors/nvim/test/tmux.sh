@@ -8,7 +8,8 @@
 #   editors/nvim/test/tmux.sh [NVIM]        (default: $NVIM, else nvim on PATH)
 #
 # Cases: Generate from the code action menu, Explain from the plugin's keymap, the VRAM
-# question answered in the built-in menu (inputlist), and Cancel generation from the menu.
+# question answered in the built-in menu (inputlist), Cancel generation from the menu, and
+# "Fix with MODEL" on a shellcheck finding, accepted and rejected in the review window.
 # Screen captures go to target/editor-tests/nvim-VERSION/. Prints "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
@@ -21,6 +22,8 @@ FAST=llama3.2:11b-vision CODE=qwen3-coder:30b-q4 HEAVY=llama3.1:70b
 loud() { printf '\n!!! nvim-tmux: %s\n\n' "$*" >&2; }
 command -v tmux >/dev/null || { loud "tmux is not installed: the Neovim terminal test cannot run"; exit 1; }
 command -v "$nvim_bin" >/dev/null || { loud "no Neovim at '$nvim_bin'"; exit 1; }
+# Each case starts Neovim from its own directory: a relative path must not depend on ours.
+case $nvim_bin in */*) nvim_bin=$(realpath "$nvim_bin") ;; esac
 [ -x "$SERVER" ] && [ -x "$FAKE" ] || { loud "build first: cargo build --bins --example fake_ollama"; exit 1; }
 
 version=$("$nvim_bin" --version | head -n 1 | awk '{print $2}')
@@ -109,7 +112,7 @@ else
   vim.keymap.set("x", "<leader>ca", ":<C-u>lua vim.lsp.buf.range_code_action()<CR>")
 end
 EOF
-  printf '%s\n' "$SCRIPT" >"$case_dir/script.sh"
+  printf '%s\n' "${DOC:-$SCRIPT}" >"$case_dir/script.sh"
   S=$name
   tmux -L "$sock" new-session -d -s "$S" -x 120 -y 30 \
     "cd '$case_dir' && env XDG_CONFIG_HOME='$case_dir/cfg' XDG_STATE_HOME='$case_dir/state' XDG_DATA_HOME='$case_dir/data' XDG_CACHE_HOME='$case_dir/cache' '$nvim_bin' -i NONE -n script.sh"
@@ -257,9 +260,62 @@ case_cancel() {
   quit
 }
 
+UNQUOTED='#!/usr/bin/env bash
+greet() {
+  echo Hello $1
+}
+greet world'
+QUOTED='#!/usr/bin/env bash
+greet() {
+  echo Hello "$1"
+}
+greet world'
+FIX_REPLY='```bash
+greet() {
+  echo Hello "$1"
+}
+```'
+
+# Opens the code action menu on line 3 until it offers "Fix with" (the lint's diagnostics
+# arrive a moment after the file opens), picks it, and waits for the review window.
+open_fix_review() {
+  local n="" _try
+  for _try in $(seq 10); do
+    keys 3G " ca"
+    if wait_screen "Fix with $CODE" 3 2>/dev/null; then
+      n=$(menu_number "Fix with $CODE")
+      [ -n "$n" ] && break
+    fi
+    keys Escape
+    sleep 0.5
+  done
+  [ -n "$n" ] || { echo "no Fix with $CODE in the menu" >&2; return 1; }
+  keys "$n" Enter
+  wait_screen '\+  echo Hello "\$1"' || return 1
+  wait_screen 'a/y accept' 1 || return 1
+}
+
+case_fix_accept() {
+  DOC=$UNQUOTED start_nvim fix_accept "$(start_fake "$FIX_REPLY" 0 fast)" "1000 10000" || return 1
+  open_fix_review || return 1
+  keys a
+  wait_screen "SC2086 fixed in lines 2–4" || return 1
+  expect_file "$QUOTED" || return 1
+  quit
+}
+
+case_fix_reject() {
+  DOC=$UNQUOTED start_nvim fix_reject "$(start_fake "$FIX_REPLY" 0 fast)" "1000 10000" || return 1
+  open_fix_review || return 1
+  keys r
+  wait_screen "discarded in review; nothing changed" || return 1
+  expect_file "$UNQUOTED" || return 1
+  quit
+}
+
 passed=0
 failed=0
-for c in ${CASES:-generate explain vram cancel}; do
+for c in ${CASES:-generate explain vram cancel fix_accept fix_reject}; do
   started=$(date +%s)
   if "case_$c"; then
     passed=$((passed + 1))

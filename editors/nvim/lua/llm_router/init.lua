@@ -22,7 +22,11 @@ M.commands = {
   ask = "llm-router.ask",
   cancel = "llm-router.cancel",
   consent = "llm-router.consent",
+  fix = "llm-router.fix",
 }
+
+-- Keys of the review window ("Fix with MODEL" and other edits sent for review).
+M.review_keys = { accept = { "a", "y" }, reject = { "r", "n", "q", "<Esc>" } }
 
 local state = {
   opts = nil,
@@ -262,11 +266,176 @@ local function show_message_request_handler(_, result)
   return answer
 end
 
+-- Review ---------------------------------------------------------------------------
+-- The server sends edits that replace the user's text ("Fix with MODEL") with a change
+-- annotation that needs confirmation, because the plugin advertises changeAnnotationSupport
+-- (M.capabilities). Neovim's own handler would apply them unseen: this one shows the change
+-- as a diff in a floating window and applies it only on accept.
+
+local function needs_review(edit)
+  for _, annotation in pairs(edit.changeAnnotations or {}) do
+    if annotation.needsConfirmation then
+      return true
+    end
+  end
+  return false
+end
+
+-- The label of the edit's first annotation that needs confirmation ("Fix with MODEL").
+local function review_label(edit)
+  for _, annotation in pairs(edit.changeAnnotations or {}) do
+    if annotation.needsConfirmation then
+      return annotation.label, annotation.description
+    end
+  end
+end
+
+-- The unified diff of each document the edit changes, computed on a scratch copy.
+local function review_diff(edit, offset_encoding)
+  local out = {}
+  for _, change in ipairs(edit.documentChanges or {}) do
+    if change.textDocument and change.edits then
+      local bufnr = vim.uri_to_bufnr(change.textDocument.uri)
+      vim.fn.bufload(bufnr)
+      local before = vim.api.nvim_buf_get_lines(bufnr, 0, -1, false)
+      local scratch = vim.api.nvim_create_buf(false, true)
+      vim.api.nvim_buf_set_lines(scratch, 0, -1, false, before)
+      vim.lsp.util.apply_text_edits(change.edits, scratch, offset_encoding)
+      local after = vim.api.nvim_buf_get_lines(scratch, 0, -1, false)
+      vim.api.nvim_buf_delete(scratch, { force = true })
+      local diff = (vim.text and vim.text.diff or vim.diff)(
+        table.concat(before, "\n") .. "\n",
+        table.concat(after, "\n") .. "\n",
+        { result_type = "unified", ctxlen = 3 }
+      )
+      table.insert(out, "--- " .. vim.fn.fnamemodify(vim.uri_to_fname(change.textDocument.uri), ":~:."))
+      for line in (diff or ""):gmatch("([^\n]*)\n") do
+        table.insert(out, line)
+      end
+    end
+  end
+  return out
+end
+
+local function key_name(c)
+  return c == "\27" and "<Esc>" or c
+end
+
+-- A modal float: draws the diff, reads keys until one of M.review_keys; true on accept.
+-- Returns nil when no float could be opened.
+local function review_in_float(title, description, lines)
+  local width = 20
+  for _, l in ipairs(lines) do
+    width = math.max(width, vim.fn.strdisplaywidth(l))
+  end
+  local accept, reject = M.review_keys.accept, M.review_keys.reject
+  local footer = ("%s accept   %s reject"):format(table.concat(accept, "/"), table.concat(reject, "/"))
+  local body = { description or "", "" }
+  vim.list_extend(body, lines)
+  vim.list_extend(body, { "", footer })
+  width = math.min(math.max(width, #footer, #(description or "")) + 2, vim.o.columns - 4)
+  local height = math.min(#body, vim.o.lines - 4)
+  local buf = vim.api.nvim_create_buf(false, true)
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, body)
+  vim.bo[buf].filetype = "diff"
+  vim.bo[buf].modifiable = false
+  local ok, win = pcall(vim.api.nvim_open_win, buf, true, {
+    relative = "editor",
+    width = width,
+    height = height,
+    row = math.max(0, math.floor((vim.o.lines - height) / 2) - 1),
+    col = math.max(0, math.floor((vim.o.columns - width) / 2)),
+    style = "minimal",
+    border = "rounded",
+  })
+  if not ok then
+    vim.api.nvim_buf_delete(buf, { force = true })
+    return nil
+  end
+  pcall(vim.api.nvim_win_set_option, win, "winhl", "Normal:NormalFloat")
+  vim.api.nvim_echo({ { ("llm-router: %s? %s"):format(title, footer):sub(1, math.max(1, vim.v.echospace)), "Question" } }, false, {})
+  vim.cmd("redraw")
+  local answer
+  while answer == nil do
+    local ok_key, c = pcall(vim.fn.getcharstr)
+    if not ok_key then
+      answer = false -- <C-c>
+    else
+      local k = key_name(c)
+      if vim.tbl_contains(accept, k) then
+        answer = true
+      elseif vim.tbl_contains(reject, k) then
+        answer = false
+      end
+    end
+  end
+  pcall(vim.api.nvim_win_close, win, true)
+  pcall(vim.api.nvim_buf_delete, buf, { force = true })
+  vim.api.nvim_echo({ { "" } }, false, {})
+  return answer
+end
+
+-- vim.ui.select as the review when no float can be shown (a picker plugin may answer later).
+local function review_with_select(title)
+  local items = { "Accept", "Reject" }
+  local opts = { prompt = "llm-router: " .. title .. "?" }
+  local co, is_main = coroutine.running()
+  if co and not is_main then
+    vim.ui.select(items, opts, function(choice)
+      vim.schedule(function()
+        coroutine.resume(co, choice)
+      end)
+    end)
+    return coroutine.yield() == "Accept"
+  end
+  local done, choice = false, nil
+  vim.ui.select(items, opts, function(c)
+    done, choice = true, c
+  end)
+  if not done then
+    vim.wait(10 * 60 * 1000, function()
+      return done
+    end, 50)
+  end
+  return choice == "Accept"
+end
+
+local function apply_edit_handler(err, result, ctx, config)
+  local edit = type(result) == "table" and result.edit or nil
+  if not edit or not needs_review(edit) then
+    return vim.lsp.handlers["workspace/applyEdit"](err, result, ctx, config)
+  end
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  local encoding = client and client.offset_encoding or "utf-16"
+  local title, description = review_label(edit)
+  title = title or result.label or "Apply the change"
+  local lines = review_diff(edit, encoding)
+  local accepted = review_in_float(title, description, lines)
+  if accepted == nil then
+    accepted = review_with_select(title)
+  end
+  if not accepted then
+    return { applied = false, failureReason = "rejected in review" }
+  end
+  local ok, failure = pcall(vim.lsp.util.apply_workspace_edit, edit, encoding)
+  return { applied = ok, failureReason = (not ok) and tostring(failure) or nil }
+end
+
 M.handlers = {
   ["$/progress"] = progress_handler,
   ["window/showMessage"] = show_message_handler,
   ["window/showMessageRequest"] = show_message_request_handler,
+  ["workspace/applyEdit"] = apply_edit_handler,
 }
+
+-- What the plugin adds to the client's capabilities: versioned document edits with change
+-- annotations, which Neovim applies but does not advertise, so that edits that replace
+-- text come for review (the float above) instead of landing unseen.
+function M.capabilities(extra)
+  local base = vim.lsp.protocol.make_client_capabilities()
+  local ours = { workspace = { workspaceEdit = { documentChanges = true, changeAnnotationSupport = { groupsOnLabel = true } } } }
+  return vim.tbl_deep_extend("force", base, ours, extra or {})
+end
 
 -- Ranges ------------------------------------------------------------------------------
 
@@ -512,7 +681,7 @@ local function client_config(opts)
     root_markers = opts.root_markers,
     handlers = vim.tbl_extend("force", {}, M.handlers, opts.handlers or {}),
     on_attach = on_attach_for(opts),
-    capabilities = opts.capabilities,
+    capabilities = M.capabilities(opts.capabilities),
     init_options = opts.init_options,
   }
 end
