@@ -2,7 +2,9 @@
 # Helix as a user sees it: `hx --health bash` with editors/helix/languages.toml installed
 # as the README says, and Helix in a tmux terminal (keys by `tmux send-keys`, screen by
 # `tmux capture-pane`) running Generate, Explain, the VRAM choice and Cancel generation from
-# its code action menu against the real server and the fake Ollama. Helix: $HX, else `hx` on PATH, else
+# its code action menu, and "Fix with MODEL" on a shellcheck finding (Helix has no review
+# step: the fix lands, and one `u` restores the block), against the real server and the fake
+# Ollama. Helix: $HX, else `hx` on PATH, else
 # ../shared/tools/helix-25.07.1.tar.xz extracted under target/editor-tools/; without any,
 # the test says loudly that it was SKIPPED and why, and exits 0 (CI has no Helix build).
 # Screens go to target/editor-tests/helix/. Prints "N passed, N failed".
@@ -34,10 +36,10 @@ out=$root/target/editor-tests/helix
 rm -rf "$out" && mkdir -p "$out"
 work=$(mktemp -d)
 sock=llm-router-hx-$$
-fake_pid='' stall_pid=''
+fake_pid='' stall_pid='' fix_pid=''
 cleanup() {
   tmux -L "$sock" kill-server 2>/dev/null
-  for p in $fake_pid $stall_pid; do kill "$p" 2>/dev/null; done
+  for p in $fake_pid $stall_pid $fix_pid; do kill "$p" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -218,5 +220,50 @@ echo done'
 }
 cancel
 result "helix: Cancel generation from the code actions during a slow answer" $?
+
+fix() {
+  python3 - >"$work/fix.json" <<'PY'
+import json
+def model(name, size, reply):
+    return {"name": name, "size": size, "reply": reply, "chunks": [], "chunk_delay_ms": 0, "logprobs": [], "behaviour": {"kind": "reply"}}
+print(json.dumps({"models": [model("llama3.2:11b-vision", 500000000, "fast"),
+  model("qwen3-coder:30b-q4", 1000000000, "```bash\ngreet() {\n  echo Hello \"$1\"\n}\n```"),
+  model("llama3.1:70b", 2000000000, "heavy")], "pullable": [], "loaded": []}))
+PY
+  "$FAKE" --port 0 --scenario "$work/fix.json" --ignore-stdin >"$work/fix.out" 2>&1 &
+  fix_pid=$!
+  for _ in $(seq 100); do grep -q '^listening on' "$work/fix.out" && break; sleep 0.1; done
+  printf 'language: en\nbackends:\n  local: {kind: ollama, url: "%s"}\nvram:\n  probe: {kind: command, command: [echo, "1000 10000"]}\n' \
+    "$(sed -n 's/^listening on //p' "$work/fix.out")" >"$XDG_CONFIG_HOME/llm-router-lsp/config.yaml"
+  # shellcheck disable=SC2016 # the script's own $1
+  local unquoted='#!/usr/bin/env bash
+greet() {
+  echo Hello $1
+}
+greet world'
+  printf '%s\n' "$unquoted" >"$work/fix.sh"
+  open_in_helix fix.sh fix-01-open || return 1
+  # The lint's diagnostics arrive a moment after the file opens: ask until the fix is offered.
+  local offered=''
+  for _ in $(seq 10); do
+    keys 3gg x Space a
+    if wait_screen "Fix with $CODE" fix-02-menu 2>/dev/null; then offered=1; break; fi
+    keys Escape
+    sleep 0.5
+  done
+  [ -n "$offered" ] || { echo "no Fix with $CODE in the menu" >&2; return 1; }
+  # Quick fixes come first in Helix's menu.
+  keys Enter
+  wait_screen 'SC2086 fixed in lines 2–4' fix-03-fixed || return 1
+  wait_screen 'echo Hello "\$1"' fix-04-buffer || return 1
+  keys Escape
+  sleep 0.3
+  keys u
+  wait_screen 'echo Hello \$1$' fix-05-undone || return 1
+  save_and_quit fix-06-written || return 1
+  [ "$(cat "$work/fix.sh")" = "$unquoted" ] || { echo "one u did not restore fix.sh:" >&2; cat "$work/fix.sh" >&2; return 1; }
+}
+fix
+result "helix: Fix with MODEL lands directly and one u restores the block" $?
 echo "helix-tmux: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
