@@ -344,11 +344,12 @@ pub fn fix_still_reported(lang: Language, code: &str, line: usize) -> String {
     }
 }
 
-/// An edit that replaced text in an editor without a review step.
+/// An edit that replaced text in an editor without a review step (Helix): one undo, `u` in
+/// Helix and Neovim, restores the block.
 pub fn undo_hint(lang: Language) -> &'static str {
     match lang {
-        Language::En => "One undo (`u` in Helix and Neovim) restores the block.",
-        Language::De => "Einmal Rückgängig (`u` in Helix und Neovim) stellt den Block wieder her.",
+        Language::En => "One `u` undoes it.",
+        Language::De => "Ein `u` macht es rückgängig.",
     }
 }
 

@@ -100,7 +100,7 @@ async fn sc2086_is_fixed_by_replacing_exactly_its_block() {
     let message = s.client.wait_show_message("answered").await;
     assert_eq!(s.client.text(URI), FIXED);
     assert!(message.contains("SC2086 fixed in lines 2–4."), "{message}");
-    assert!(message.contains("One undo (`u` in Helix and Neovim) restores the block."), "{message}");
+    assert!(message.ends_with("shell script. SC2086 fixed in lines 2–4. One `u` undoes it."), "{message}");
     // The edit replaces lines 2–4 and nothing else.
     let edits = s.client.applied_edits();
     assert_eq!(edits.len(), 1, "{edits:#?}");
@@ -214,7 +214,7 @@ async fn editors_with_change_annotations_review_the_fix() {
     let message = s.client.wait_show_message("answered").await;
     assert_eq!(s.client.text(URI), FIXED);
     assert!(message.contains("SC2086 fixed"), "{message}");
-    assert!(!message.contains("undo"), "{message}");
+    assert!(!message.contains("undoes"), "{message}");
     let sent = &s.client.messages("workspace/applyEdit")[0]["params"]["edit"];
     let annotation = &sent["changeAnnotations"]["llm-router.review"];
     assert_eq!(annotation["needsConfirmation"], true, "{sent:#}");
@@ -234,7 +234,7 @@ async fn editors_with_change_annotations_review_the_fix() {
     let s = setup(FakeModel::new(CODE, FIX_REPLY), "  review: never\n", options()).await;
     run_fix(&s.client).await;
     let message = s.client.wait_show_message("answered").await;
-    assert!(message.contains("One undo"), "{message}");
+    assert!(message.contains("One `u` undoes it."), "{message}");
     let sent = &s.client.messages("workspace/applyEdit")[0]["params"]["edit"];
     assert!(sent.get("changeAnnotations").is_none_or(Value::is_null), "{sent:#}");
     assert_eq!(s.client.text(URI), FIXED);

@@ -563,7 +563,11 @@ async fn land_fix(
     client.log_message(MessageType::INFO, full).await;
     let verdict = fix_verdict(lang, &fix.target, check, &block, skipped);
     let undo = (!reviewing).then(|| i18n::undo_hint(lang));
-    let text = [Some(summary), verdict, undo.map(str::to_string)].into_iter().flatten().collect::<Vec<_>>().join(" ");
+    let mut text = summary;
+    for sentence in [verdict, undo.map(str::to_string)].into_iter().flatten() {
+        let stop = if text.ends_with(['.', ')']) { " " } else { ". " };
+        text = format!("{text}{stop}{sentence}");
+    }
     (MessageType::INFO, text)
 }
 

@@ -254,7 +254,7 @@ greet world'
   [ -n "$offered" ] || { echo "no Fix with $CODE in the menu" >&2; return 1; }
   # Quick fixes come first in Helix's menu.
   keys Enter
-  wait_screen 'SC2086 fixed in lines 2–4' fix-03-fixed || return 1
+  wait_screen 'SC2086 fixed in lines 2–4\. One `u` undoes it\.' fix-03-fixed || return 1
   wait_screen 'echo Hello "\$1"' fix-04-buffer || return 1
   keys Escape
   sleep 0.3
