@@ -294,6 +294,11 @@ class Workbench {
     return text;
   }
 
+  /** A button of the Refactor Preview panel, where VS Code shows an edit that needs confirmation. */
+  previewButton(name) {
+    return this.page.locator('.bulk-edit-panel .content .buttons').getByRole('button', { name, exact: true }).first();
+  }
+
   /** The status bar item matching `pattern`. */
   statusItem(pattern) {
     return this.page.locator('#workbench\\.parts\\.statusbar .statusbar-item').filter({ hasText: pattern }).first();
@@ -345,6 +350,10 @@ const GENERATE_SCRIPT = [
 const EXPLAIN_SCRIPT = ['#!/usr/bin/env bash', 'echo start', 'du -sh /var/log/* | sort -h', 'echo done', ''].join('\n');
 const EXPLANATION =
   'Shows the disk usage of every entry below /var/log in human-readable units and sorts the list by size.';
+
+const FIX_SCRIPT = ['#!/usr/bin/env bash', 'greet() {', '  echo Hello $1', '}', 'greet world', ''].join('\n');
+const FIXED_SCRIPT = ['#!/usr/bin/env bash', 'greet() {', '  echo Hello "$1"', '}', 'greet world', ''].join('\n');
+const FIX_REPLY = '```bash\ngreet() {\n  echo Hello "$1"\n}\n```';
 
 const CASES = [
   {
@@ -470,7 +479,55 @@ const CASES = [
       expectEqual(fileText('vram.sh'), want, 'vram.sh on disk');
     },
   },
+  {
+    name: 'fix',
+    title: 'Fix with MODEL on a shellcheck finding: VS Code\'s refactor preview, applied on Apply',
+    files: { 'fix.sh': FIX_SCRIPT },
+    scenario: scenario({ reply: FIX_REPLY }),
+    async run(wb) {
+      await reviewFix(wb, 'fix.sh');
+      await wb.shot('preview');
+      // VS Code lists an edit that needs confirmation unticked: the user ticks it, then Apply.
+      await wb.page.locator('.bulk-edit-panel .monaco-tl-contents .edit-checkbox').first().click();
+      await wb.shot('ticked');
+      await wb.previewButton('Apply').click();
+      const message = await wb.notification(/SC2086 fixed/);
+      await wb.shot('applied');
+      expectMatch(message, new RegExp(`^${CODE} answered in [0-9.]+ s: fix, shell script\\. SC2086 fixed in lines 2–4\\.$`), 'the closing message');
+      await wb.waitForText((t) => t === FIXED_SCRIPT, 'the fixed block in the editor');
+      await wb.save();
+      expectEqual(fileText('fix.sh'), FIXED_SCRIPT, 'fix.sh on disk');
+    },
+  },
+  {
+    name: 'fix-discard',
+    title: 'Fix with MODEL discarded in the refactor preview: nothing changes',
+    files: { 'fix-discard.sh': FIX_SCRIPT },
+    scenario: scenario({ reply: FIX_REPLY }),
+    async run(wb) {
+      await reviewFix(wb, 'fix-discard.sh');
+      await wb.previewButton('Discard').click();
+      const message = await wb.notification(/discarded in review/);
+      await wb.shot('discarded');
+      expectEqual(message, `${CODE}'s change was discarded in review; nothing changed.`, 'the message');
+      expectEqual(await wb.text(), FIX_SCRIPT, 'the editor after Discard');
+      if ((await wb.page.locator('.tab.active.dirty').count()) > 0) {
+        throw new Error('the editor is modified after Discard');
+      }
+    },
+  },
 ];
+
+/** Opens `file`, picks "Fix with MODEL" on line 3's finding and waits for the refactor preview. */
+async function reviewFix(wb, file) {
+  await wb.open(file, '#!/usr/bin/env bash');
+  await wb.selectLine(3);
+  const titles = await wb.codeActions(/Fix with/);
+  expectMatch(titles.join(' | '), new RegExp(`Fix with ${CODE}`), 'the quick fix title');
+  await wb.shot('menu');
+  await wb.pickAction('Fix with');
+  await wb.previewButton('Apply').waitFor({ timeout: 30_000 });
+}
 
 // --- The run ----------------------------------------------------------------------------
 
