@@ -1038,9 +1038,11 @@ fn data_store(m: &Model, out: &mut Vec<Hit>) {
                     text.push_str(t);
                 }
                 let text = text.to_ascii_lowercase();
+                let text = drop_scratch_tables(&text);
                 let wipe = [
                     "drop database",
                     "drop schema",
+                    "drop table",
                     "dropdatabase(",
                     "flushall",
                     "flushdb",
@@ -1054,6 +1056,18 @@ fn data_store(m: &Model, out: &mut Vec<Hit>) {
                     text.split(';')
                         .any(|st| st.contains("delete from") && !st.contains(" where "))
                         .then_some("delete from")
+                })
+                .or_else(|| {
+                    // `TRUNCATE orders;`, `TRUNCATE TABLE orders`: a statement, not a word in a
+                    // file name (`-f truncate_logs.sql`).
+                    let statements = lits
+                        .iter()
+                        .map(|l| l.to_ascii_lowercase())
+                        .chain(cmd.stdin_text.iter().map(|t| t.to_ascii_lowercase()));
+                    statements
+                        .flat_map(|t| t.split(';').map(|s| s.trim().to_string()).collect::<Vec<_>>())
+                        .any(|st| st.strip_prefix("truncate").is_some_and(|rest| rest.starts_with([' ', '\n', '\t'])))
+                        .then_some("truncate")
                 });
                 wipe.map(|w| {
                     format!("`{}` runs {}: the data is gone", cmd.name, w.to_ascii_uppercase().trim_end_matches('('))
@@ -1674,6 +1688,27 @@ fn empty_crontab(m: &Model, out: &mut Vec<Hit>) {
             push(cmd);
         }
     }
+}
+
+/// SQL text without its `DROP TABLE [IF EXISTS] name` statements whose tables are all
+/// scratch tables (`tmp_import`, `temp_rows`, `scratch`): the idempotent clean-up before
+/// re-creating them, not a wipe of data anyone keeps.
+fn drop_scratch_tables(sql: &str) -> String {
+    sql.split(';')
+        .filter(|st| {
+            let st = st.trim();
+            let Some(rest) = st.split_once("drop table").map(|(_, r)| r) else { return true };
+            let names = rest.trim_start().strip_prefix("if exists").unwrap_or(rest).trim();
+            let names = names.trim_end_matches(" cascade").trim_end_matches(" restrict");
+            let scratch = |n: &str| {
+                let n = n.trim().trim_matches(['"', '`']);
+                let n = n.rsplit('.').next().unwrap_or(n);
+                ["tmp", "temp", "scratch"].iter().any(|p| n.starts_with(p))
+            };
+            !(names.split(',').all(scratch) && !names.is_empty())
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 #[cfg(test)]
@@ -2332,6 +2367,36 @@ mod tests {
     }
 
     #[test]
+    fn functions_and_aliases_run_at_their_call() {
+        table(
+            Category::DeleteRoot,
+            &[
+                "f() { rm -rf \"$1\"; }; f /",
+                "alias nuke='rm -rf /'; nuke",
+                "alias rmf='rm -rf'\nrmf /",
+                "clean() {\n  sudo rm -rf \"$@\"\n}\nclean /",
+                "wipe() { rm -rf \"$1\"; }\nrun() { wipe \"$1\"; }\nrun /",
+                "function nuke { rm -rf \"$1\"/*; }\nnuke /",
+            ],
+            &[
+                "alias rm='rm -i'",
+                "alias ll='ls -la'; ll /",
+                "f() { rm -rf \"$1\"; }; f ./build",
+                "clean() { rm -rf ./dist; }; clean",
+                "alias nuke='rm -rf /'; unalias nuke; echo nuke",
+                "greet() { echo \"Hello $1\"; }; greet /",
+            ],
+        );
+        table(
+            Category::DeleteSystem,
+            &["alias nuke='rm -rf'\nnuke /usr/lib", "del() { rm -rf \"$1\"; }; del /usr/bin"],
+            &["del() { rm -rf \"$1\"; }; del /usr/local/share/app"],
+        );
+        let m = &check_structure("alias nuke='rm -rf /'; nuke")[0].message;
+        assert!(m.starts_with("`rm -rf`"), "names the real command: {m}");
+    }
+
+    #[test]
     fn wrappers_and_obfuscation() {
         table(
             Category::DeleteRoot,
@@ -2464,6 +2529,11 @@ mod tests {
                 "psql -U postgres -c 'DROP DATABASE app;'",
                 "mysql -u root -e \"drop database wordpress\"",
                 "psql <<EOF\nDROP SCHEMA public CASCADE;\nEOF",
+                "psql -c \"DROP TABLE users\"",
+                "mysql -u root shop -e 'TRUNCATE TABLE orders'",
+                "sqlite3 app.db 'DROP TABLE users'",
+                "psql mydb <<EOF\nBEGIN;\nTRUNCATE orders, payments;\nCOMMIT;\nEOF",
+                "psql -d app -c 'drop table if exists sessions cascade'",
                 "echo 'DROP DATABASE shop;' | mysql -uroot",
                 "dropdb production",
                 "redis-cli FLUSHALL",
@@ -2479,6 +2549,13 @@ mod tests {
                 "docker compose down",
                 "docker image prune -a -f",
                 "psql -c 'SELECT count(*) FROM users'",
+                "echo \"DROP TABLE users\"",
+                "grep -rn 'DROP TABLE' migrations/",
+                "psql -f truncate_logs.sql",
+                "psql -c 'CREATE TABLE t (truncate_at timestamp)'",
+                "psql app -c 'DROP TABLE IF EXISTS tmp_import'",
+                "psql -c 'drop table if exists staging.temp_rows, tmp_ids'",
+                "sqlite3 app.db '.tables'",
                 "mysql -e 'CREATE DATABASE app'",
                 "createdb app",
                 "redis-cli GET key",

@@ -123,6 +123,18 @@ pub(super) struct ShellState {
     cwd: Option<Vec<Piece>>,
     risky_cd: Option<RiskyCd>,
     errexit: bool,
+    callables: Callables,
+}
+
+/// Names a later command may call that run other commands: `f() { … }`, `alias n='…'`.
+pub(super) type Callables = HashMap<String, Callable>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Callable {
+    /// A function's body, as written.
+    Function(String),
+    /// An alias's text.
+    Alias(String),
 }
 
 impl ShellState {
@@ -173,11 +185,12 @@ pub(super) fn statements(tree: &Tree, len: usize) -> (Vec<Node<'_>>, Vec<Stateme
 /// Walks one top-level statement (`nodes`, children of `root`) from `state`, adding to
 /// `model`, and leaves the state after it in `state`.
 pub(super) fn walk_statement(src: &str, root: Node, nodes: &[Node], state: &mut ShellState, model: &mut Model) {
-    let ShellState { vars, cwd, risky_cd, errexit } = std::mem::take(state);
+    let ShellState { vars, cwd, risky_cd, errexit, callables } = std::mem::take(state);
     let mut walker = Walker::new(src, Mapping::Exact(0), model, 0, vars);
     walker.cwd = cwd;
     walker.risky_cd = risky_cd;
     walker.errexit = errexit;
+    walker.callables = callables;
     for node in nodes {
         walker.walk_below(*node, Some(root));
     }
@@ -185,7 +198,13 @@ pub(super) fn walk_statement(src: &str, root: Node, nodes: &[Node], state: &mut 
     while let Some((name, _)) = walker.scoped.pop() {
         walker.vars.remove(&mark_key(MARK_GUARD, &name));
     }
-    *state = ShellState { vars: walker.vars, cwd: walker.cwd, risky_cd: walker.risky_cd, errexit: walker.errexit };
+    *state = ShellState {
+        vars: walker.vars,
+        cwd: walker.cwd,
+        risky_cd: walker.risky_cd,
+        errexit: walker.errexit,
+        callables: walker.callables,
+    };
 }
 
 /// Where a nested script's bytes are in the checked script.
@@ -233,6 +252,8 @@ pub(super) struct Walker<'s, 'm> {
     pub(super) errexit: bool,
     /// Guards that hold only inside a node (`[ -n "$D" ] && rm …`): the name and the node's end.
     pub(super) scoped: Vec<(String, usize)>,
+    /// Functions and aliases defined so far.
+    pub(super) callables: Callables,
 }
 
 /// Marks kept beside the variables (so nested scripts of the same shell see them): a value
@@ -384,6 +405,7 @@ impl<'s, 'm> Walker<'s, 'm> {
             risky_cd: None,
             errexit: false,
             scoped: Vec::new(),
+            callables: Callables::new(),
         }
     }
 
@@ -457,6 +479,12 @@ impl<'s, 'm> Walker<'s, 'm> {
                         let cmd = self.model.cmds[i].clone();
                         self.cwd = self.cd(&cmd);
                         self.risky_cd = self.risky(&cmd, node, ancestors);
+                    } else if matches!(name, "alias" | "unalias") {
+                        let cmd = self.model.cmds[i].clone();
+                        self.define_aliases(&cmd);
+                    } else if self.callables.contains_key(name) {
+                        let cmd = self.model.cmds[i].clone();
+                        self.call(&cmd);
                     } else if name == "set" {
                         let cmd = &self.model.cmds[i];
                         let on =
@@ -882,11 +910,68 @@ impl<'s, 'm> Walker<'s, 'm> {
         self.model.redirects.push(Redirect { op, target, span: self.span(node) });
     }
 
+    /// `alias nuke='rm -rf /'` (and `unalias nuke`): what a later `nuke` runs.
+    fn define_aliases(&mut self, cmd: &Cmd) {
+        for arg in cmd.args.iter().filter_map(Word::literal) {
+            if cmd.name == "unalias" {
+                self.callables.remove(&arg);
+            } else if let Some((name, text)) = arg.split_once('=')
+                && !name.is_empty()
+            {
+                self.callables.insert(name.to_string(), Callable::Alias(text.to_string()));
+            }
+        }
+    }
+
+    /// A call of a function or alias defined earlier: its commands run here, checked at the
+    /// call. A function's body is checked where it is defined; at a call with arguments it
+    /// is checked again with `$1`… bound to them (`f() { rm -rf "$1"; }; f /`).
+    fn call(&mut self, cmd: &Cmd) {
+        let Some(callable) = self.callables.get(&cmd.name).cloned() else { return };
+        let map = Mapping::Whole(cmd.span.clone());
+        match callable {
+            Callable::Function(body) => {
+                if cmd.args.is_empty() {
+                    return;
+                }
+                let mut vars = self.vars.clone();
+                for (n, arg) in cmd.args.iter().take(9).enumerate() {
+                    vars.insert((n + 1).to_string(), vec![arg.pieces.clone()]);
+                }
+                if let [one] = cmd.args.as_slice() {
+                    vars.insert("@".into(), vec![one.pieces.clone()]);
+                    vars.insert("*".into(), vec![one.pieces.clone()]);
+                }
+                self.nested_calling(&body, map, vars);
+            }
+            Callable::Alias(text) => {
+                let rest: Option<Vec<String>> = cmd.args.iter().map(Word::literal).collect();
+                let script = match rest {
+                    Some(rest) if !rest.is_empty() => format!("{text} {}", rest.join(" ")),
+                    _ => text,
+                };
+                self.nested_calling(&script, map, self.vars.clone());
+            }
+        }
+    }
+
+    /// [`Walker::nested`] for a call: the called text sees the same functions and aliases.
+    fn nested_calling(&mut self, text: &str, map: Mapping, vars: Vars) {
+        if self.depth >= MAX_DEPTH || text.len() > MAX_NESTED_BYTES || text.trim().is_empty() {
+            return;
+        }
+        let Some(tree) = parse(text, None) else { return };
+        let mut walker = Walker::new(text, map, self.model, self.depth + 1, vars);
+        walker.callables = self.callables.clone();
+        walker.walk(tree.root_node());
+    }
+
     fn function(&mut self, node: Node) {
         let (Some(name), Some(body)) = (node.child_by_field_name("name"), node.child_by_field_name("body")) else {
             return;
         };
         let name = self.text(name).to_string();
+        self.callables.insert(name.clone(), Callable::Function(self.text(body).to_string()));
         let mut stack = vec![body];
         while let Some(n) = stack.pop() {
             if n.kind() == "function_definition" {
