@@ -1705,7 +1705,7 @@ fn drop_scratch_tables(sql: &str) -> String {
                 let n = n.rsplit('.').next().unwrap_or(n);
                 ["tmp", "temp", "scratch"].iter().any(|p| n.starts_with(p))
             };
-            !(names.split(',').all(scratch) && !names.is_empty())
+            names.is_empty() || !names.split(',').all(scratch)
         })
         .collect::<Vec<_>>()
         .join(";")
