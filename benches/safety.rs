@@ -1,7 +1,10 @@
 //! How long the structural safety check takes on a 100-line and a 1,000-line shell script
 //! (the budgets: 1 ms and 10 ms): `safety::check_structure`, which parses once with
 //! tree-sitter-bash and applies every rule. `bash -n` and shellcheck are separate processes
-//! and not measured here.
+//! and not measured here. `keystroke/5000_lines`: the lint of an open 5,000-line document
+//! after one keystroke in its middle (`DocumentCheck`: the edit, the incremental re-parse and
+//! the re-walk of the statements it touched; budget 2 ms), typing and deleting a character
+//! in turn.
 //!
 //! `cargo bench --bench safety`
 
@@ -69,6 +72,28 @@ fn bench(c: &mut Criterion) {
     let mut parser = tree_sitter::Parser::new();
     parser.set_language(&tree_sitter_bash::LANGUAGE.into()).unwrap();
     group.bench_function("parse_only/1000_lines", |b| b.iter(|| parser.parse(black_box(&script), None)));
+    let long = self::script(5000);
+    let mut doc = safety::DocumentCheck::new(long.clone());
+    let fresh = doc.check();
+    // Inside the `echo "archived $f"` of a block in the middle: a string being typed.
+    let at = long[long.len() / 2..].find("archived").map(|i| long.len() / 2 + i).unwrap();
+    let mut typed = false;
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("keystroke/5000_lines", |b| {
+        b.iter(|| {
+            if typed {
+                doc.edit(at, at + 1, "")
+            } else {
+                doc.edit(at, at, "x")
+            };
+            typed = !typed;
+            black_box(doc.check())
+        })
+    });
+    if typed {
+        doc.edit(at, at + 1, "");
+    }
+    assert_eq!(doc.check(), fresh, "the incremental lint ends where a fresh one starts");
     group.finish();
 }
 

@@ -127,7 +127,9 @@ pub(super) struct ShellState {
 }
 
 /// Names a later command may call that run other commands: `f() { … }`, `alias n='…'`.
-pub(super) type Callables = HashMap<String, Callable>;
+/// Shared: the incremental check keeps the state after every statement, and most
+/// statements define nothing.
+pub(super) type Callables = std::sync::Arc<HashMap<String, Callable>>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Callable {
@@ -405,7 +407,7 @@ impl<'s, 'm> Walker<'s, 'm> {
             risky_cd: None,
             errexit: false,
             scoped: Vec::new(),
-            callables: Callables::new(),
+            callables: Callables::default(),
         }
     }
 
@@ -914,11 +916,12 @@ impl<'s, 'm> Walker<'s, 'm> {
     fn define_aliases(&mut self, cmd: &Cmd) {
         for arg in cmd.args.iter().filter_map(Word::literal) {
             if cmd.name == "unalias" {
-                self.callables.remove(&arg);
+                std::sync::Arc::make_mut(&mut self.callables).remove(&arg);
             } else if let Some((name, text)) = arg.split_once('=')
                 && !name.is_empty()
             {
-                self.callables.insert(name.to_string(), Callable::Alias(text.to_string()));
+                std::sync::Arc::make_mut(&mut self.callables)
+                    .insert(name.to_string(), Callable::Alias(text.to_string()));
             }
         }
     }
@@ -971,7 +974,11 @@ impl<'s, 'm> Walker<'s, 'm> {
             return;
         };
         let name = self.text(name).to_string();
-        self.callables.insert(name.clone(), Callable::Function(self.text(body).to_string()));
+        let callable = Callable::Function(self.text(body).to_string());
+        // A definition the script repeats (the same text again) leaves the state shared.
+        if self.callables.get(&name) != Some(&callable) {
+            std::sync::Arc::make_mut(&mut self.callables).insert(name.clone(), callable);
+        }
         let mut stack = vec![body];
         while let Some(n) = stack.pop() {
             if n.kind() == "function_definition" {
