@@ -1,10 +1,12 @@
 //! How long the structural safety check takes on a 100-line and a 1,000-line shell script
 //! (the budgets: 1 ms and 10 ms): `safety::check_structure`, which parses once with
 //! tree-sitter-bash and applies every rule. `bash -n` and shellcheck are separate processes
-//! and not measured here. `keystroke/5000_lines`: the lint of an open 5,000-line document
+//! and not measured here. `keystroke/5000_lines…`: the lint of an open 5,000-line document
 //! after one keystroke in its middle (`DocumentCheck`: the edit, the incremental re-parse and
 //! the re-walk of the statements it touched; budget 2 ms), typing and deleting a character
-//! in turn.
+//! in turn: in a string, in a line of a function body (an 8-line statement), and in the
+//! `systemctl` line, a command the lockout rule reads across the script (its across-script
+//! part reruns).
 //!
 //! `cargo bench --bench safety`
 
@@ -15,7 +17,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use llm_router_lsp::safety;
 
 /// 25 lines of typical shell: variables, functions, loops, pipelines, substitutions, a
-/// heredoc, wrappers, quoting, and one dangerous command (`$TMPDIR` may be unset).
+/// heredoc, wrappers, quoting, and one dangerous command (`$TMPDIR` may be unset). The heredoc
+/// does not follow the pipeline: tree-sitter-bash 0.25 reads a heredoc in the statement after
+/// a pipeline as part of it, and after some 70 of those the rest of a file fails to parse
+/// (see the README), which a 5,000-line document of these blocks would measure instead.
 const BLOCK: &str = r#"LOG_DIR="/var/log/myapp"
 ARCHIVE="/srv/archive/$(date +%Y-%m-%d)"
 mkdir -p "$ARCHIVE" && cd "$ARCHIVE" || exit 1
@@ -29,10 +34,10 @@ rotate() {
 }
 rotate "$LOG_DIR"
 sudo systemctl reload myapp.service
-journalctl -u myapp --since "1 hour ago" | grep -iE 'error|warn' | awk '{print $5}' | sort | uniq -c
 cat <<NOTE > "$ARCHIVE/README"
 Logs archived on $(hostname) by $USER; never run rm -rf / here.
 NOTE
+journalctl -u myapp --since "1 hour ago" | grep -iE 'error|warn' | awk '{print $5}' | sort | uniq -c
 if [[ -n "${DEBUG:-}" ]]; then set -x; fi
 case "$MODE" in
     fast) nice -n 10 tar -czf backup.tgz "$ARCHIVE" ;;
@@ -58,9 +63,11 @@ fn script(lines: usize) -> String {
 fn bench(c: &mut Criterion) {
     let script = script(1000);
     assert_eq!(script.lines().count(), 1000);
-    let findings = safety::check_structure(&script);
-    let blocks = (1000 - 2) / BLOCK.lines().count();
-    assert_eq!(findings.len(), blocks, "one dangerous line per block: {findings:?}");
+    for lines in [1000, 5000] {
+        let findings = safety::check_structure(&self::script(lines));
+        let blocks = (lines - 2) / BLOCK.lines().count();
+        assert_eq!(findings.len(), blocks, "one dangerous line per block: {findings:?}");
+    }
     let mut group = c.benchmark_group("safety");
     let short = self::script(100);
     group.throughput(Throughput::Bytes(short.len() as u64));
@@ -73,27 +80,32 @@ fn bench(c: &mut Criterion) {
     parser.set_language(&tree_sitter_bash::LANGUAGE.into()).unwrap();
     group.bench_function("parse_only/1000_lines", |b| b.iter(|| parser.parse(black_box(&script), None)));
     let long = self::script(5000);
-    let mut doc = safety::DocumentCheck::new(long.clone());
-    let fresh = doc.check();
-    // Inside the `echo "archived $f"` of a block in the middle: a string being typed.
-    let at = long[long.len() / 2..].find("archived").map(|i| long.len() / 2 + i).unwrap();
-    let mut typed = false;
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("keystroke/5000_lines", |b| {
-        b.iter(|| {
-            if typed {
-                doc.edit(at, at + 1, "")
-            } else {
-                doc.edit(at, at, "x")
-            };
-            typed = !typed;
-            black_box(doc.check())
-        })
-    });
-    if typed {
-        doc.edit(at, at + 1, "");
+    for (name, line) in [
+        ("keystroke/5000_lines", "echo \"archived"),
+        ("keystroke/5000_lines_in_function", "        mv -- \"$f\""),
+        ("keystroke/5000_lines_across_script", "sudo systemctl reload"),
+    ] {
+        let at = long.len() / 2 + long[long.len() / 2..].find(line).expect("the block repeats") + line.len() - 2;
+        let mut doc = safety::DocumentCheck::new(long.clone());
+        let fresh = doc.check();
+        let mut typed = false;
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                if typed {
+                    doc.edit(at, at + 1, "")
+                } else {
+                    doc.edit(at, at, "x")
+                };
+                typed = !typed;
+                black_box(doc.check())
+            })
+        });
+        if typed {
+            doc.edit(at, at + 1, "");
+        }
+        assert_eq!(doc.check(), fresh, "the incremental lint ends where a fresh one starts");
     }
-    assert_eq!(doc.check(), fresh, "the incremental lint ends where a fresh one starts");
     group.finish();
 }
 

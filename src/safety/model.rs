@@ -129,9 +129,10 @@ pub fn parses_cleanly(src: &str) -> bool {
 #[cfg(test)]
 pub fn build(src: &str) -> Model {
     let mut model = Model::default();
-    if let Some(tree) = walker::parse(src, None) {
-        let (nodes, statements) = walker::statements(&tree, src.len());
-        let mut state = walker::ShellState::initial(src);
+    let start = tree_sitter::Point { row: 0, column: 0 };
+    let mut state = walker::ShellState::initial(src);
+    for walker::Segment { range, tree } in walker::parse_segments(src, 0..src.len(), start, None) {
+        let (nodes, statements) = walker::statements(&tree, range);
         for st in &statements {
             walker::walk_statement(src, tree.root_node(), &nodes[st.nodes.clone()], &mut state, &mut model);
         }

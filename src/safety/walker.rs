@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use tree_sitter::{Node, Parser, Tree};
+use tree_sitter::{Node, Parser, Point, Tree};
 
 use super::commands::{SHELLS, WRAPPERS, decoder, downloader, is_assignment, which_name};
 use super::model::{Cmd, DownloadExec, ForkBomb, Model, Redirect, RiskyCd};
@@ -103,6 +103,112 @@ thread_local! {
 /// Parses `src`; with `old` (the tree of the text before, edited with `Tree::edit`) only
 /// what the edits touched is parsed again.
 pub(super) fn parse(src: &str, old: Option<&Tree>) -> Option<Tree> {
+    with_parser(|parser| parser.parse(src, old))
+}
+
+/// Parses the bytes `range` of `src` alone, as if they were the whole script, with node
+/// positions in `src`; `start`/`end` are the range's points.
+pub(super) fn parse_range(
+    src: &str,
+    range: Range<usize>,
+    (start, end): (Point, Point),
+    old: Option<&Tree>,
+) -> Option<Tree> {
+    with_parser(|parser| {
+        let included =
+            tree_sitter::Range { start_byte: range.start, end_byte: range.end, start_point: start, end_point: end };
+        parser.set_included_ranges(&[included]).ok()?;
+        let tree = parser.parse(src, old);
+        // The parser is shared: back to whole scripts.
+        parser.set_included_ranges(&[]).ok()?;
+        tree
+    })
+}
+
+/// A stretch of a script parsed on its own.
+pub(super) struct Segment {
+    pub(super) range: Range<usize>,
+    pub(super) tree: Tree,
+}
+
+/// Parses the bytes `range` of `src` (starting at `start`), with `old` as for [`parse`], as
+/// the shell reads them: where tree-sitter-bash 0.25 runs a command on over a line break
+/// (`a | b $c`, some lines, then a heredoc: every line in between becomes arguments of `b`),
+/// the text is parsed again as two stretches split at that line break, and so on.
+pub(super) fn parse_segments(src: &str, range: Range<usize>, start: Point, old: Option<&Tree>) -> Vec<Segment> {
+    let end = advance(start, &src[range.clone()]);
+    let Some(tree) = parse_range(src, range.clone(), (start, end), old) else { return Vec::new() };
+    match run_on_line_break(src, &tree, &range, true) {
+        Some(cut) => {
+            let mut out = parse_segments(src, range.start..cut, start, None);
+            out.extend(parse_segments(src, cut..range.end, advance(start, &src[range.start..cut]), None));
+            out
+        }
+        None => vec![Segment { range, tree }],
+    }
+}
+
+/// Where a command in `tree` runs on over an unescaped line break: the start of its first
+/// word after it. With `heredocs_only`, only in statements with a heredoc (which is what
+/// most often leads the grammar astray, and cheap to look for).
+pub(super) fn run_on_line_break(src: &str, tree: &Tree, range: &Range<usize>, heredocs_only: bool) -> Option<usize> {
+    let (nodes, sts) = statements(tree, range.clone());
+    for st in &sts {
+        let text = &src[st.bytes.clone()];
+        if !((text.contains("<<") || !heredocs_only) && text.trim_end().contains('\n')) {
+            continue;
+        }
+        for top in &nodes[st.nodes.clone()] {
+            let mut cursor = top.walk();
+            'walk: loop {
+                let n = cursor.node();
+                if n.kind_id() == command_kind() {
+                    let kids = children(n);
+                    for pair in kids.windows(2) {
+                        if ends_line(&src[pair[0].end_byte()..pair[1].start_byte().max(pair[0].end_byte())]) {
+                            return Some(pair[1].start_byte());
+                        }
+                    }
+                }
+                if cursor.goto_first_child() {
+                    continue;
+                }
+                loop {
+                    if cursor.goto_next_sibling() {
+                        break;
+                    }
+                    if !cursor.goto_parent() {
+                        break 'walk;
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn command_kind() -> u16 {
+    static ID: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *ID.get_or_init(|| tree_sitter::Language::from(tree_sitter_bash::LANGUAGE).id_for_node_kind("command", true))
+}
+
+/// The row and byte column of `byte`, as tree-sitter counts them (rows end at `\n`).
+pub(super) fn point_at(text: &str, byte: usize) -> Point {
+    advance(Point { row: 0, column: 0 }, &text[..byte])
+}
+
+/// The point after `text` when it starts at `from`.
+pub(super) fn advance(from: Point, text: &str) -> Point {
+    let bytes = text.as_bytes();
+    match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(last) => {
+            Point { row: from.row + bytes.iter().filter(|b| **b == b'\n').count(), column: bytes.len() - last - 1 }
+        }
+        None => Point { row: from.row, column: from.column + bytes.len() },
+    }
+}
+
+fn with_parser(f: impl FnOnce(&mut Parser) -> Option<Tree>) -> Option<Tree> {
     PARSER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -110,8 +216,36 @@ pub(super) fn parse(src: &str, old: Option<&Tree>) -> Option<Tree> {
             parser.set_language(&tree_sitter_bash::LANGUAGE.into()).ok()?;
             *slot = Some(parser);
         }
-        slot.as_mut()?.parse(src, old)
+        f(slot.as_mut()?)
     })
+}
+
+/// A hash of the shape of the subtrees `nodes`: every node's kind and byte range, relative to
+/// `base`. Two parses of the same text that differ anywhere in it differ here.
+pub(super) fn shape(nodes: &[Node], base: usize) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut mix = |v: u64| h = (h ^ v).wrapping_mul(0x0100_0000_01b3);
+    for top in nodes {
+        let mut cursor = top.walk();
+        'walk: loop {
+            let n = cursor.node();
+            mix(u64::from(n.kind_id()));
+            mix(n.start_byte().wrapping_sub(base) as u64);
+            mix(n.end_byte().wrapping_sub(base) as u64);
+            if cursor.goto_first_child() {
+                continue;
+            }
+            loop {
+                if cursor.goto_next_sibling() {
+                    break;
+                }
+                if !cursor.goto_parent() {
+                    break 'walk;
+                }
+            }
+        }
+    }
+    h
 }
 
 /// What the shell carries from one top-level statement to the next: variables (with their
@@ -159,8 +293,9 @@ pub(super) struct Statement {
     pub(super) kinds: u64,
 }
 
-/// The root's children and the statements they form, in order, covering `0..len`.
-pub(super) fn statements(tree: &Tree, len: usize) -> (Vec<Node<'_>>, Vec<Statement>) {
+/// The root's children and the statements they form, in order, covering `cover` (the
+/// bytes parsed: the whole script, or the range a tree was parsed from).
+pub(super) fn statements(tree: &Tree, cover: Range<usize>) -> (Vec<Node<'_>>, Vec<Statement>) {
     let nodes = children(tree.root_node());
     let mut out: Vec<Statement> = Vec::new();
     for (i, node) in nodes.iter().enumerate() {
@@ -170,8 +305,8 @@ pub(super) fn statements(tree: &Tree, len: usize) -> (Vec<Node<'_>>, Vec<Stateme
                 if let Some(last) = out.last_mut() {
                     last.bytes.end = node.start_byte();
                 }
-                let start = if out.is_empty() { 0 } else { node.start_byte() };
-                out.push(Statement { nodes: i..i + 1, bytes: start..len, kinds: 0 });
+                let start = if out.is_empty() { cover.start } else { node.start_byte() };
+                out.push(Statement { nodes: i..i + 1, bytes: start..cover.end, kinds: 0 });
             }
         }
     }
@@ -295,6 +430,11 @@ fn test_on_variable(text: &str) -> Option<(String, bool)> {
         return None;
     }
     Some((name.to_string(), nonempty_when_true != negated))
+}
+
+/// Whether the text between two words of a command holds a line break that is not escaped.
+fn ends_line(gap: &str) -> bool {
+    gap.match_indices('\n').any(|(i, _)| !gap[..i].trim_end_matches('\r').ends_with('\\'))
 }
 
 /// Text that leaves the script or function when it runs (`exit 1`, `return`, `die "…"`).
@@ -629,9 +769,22 @@ impl<'s, 'm> Walker<'s, 'm> {
         let mut stdin = stdin.clone();
         let mut fed: (Option<String>, Option<String>) = (None, None);
         let mut cursor = node.walk();
+        // tree-sitter-bash 0.25 can run a command on over line breaks (`a | b $c` … `<<EOF`
+        // lines below makes every line in between arguments of `b`): the shell ends it at the
+        // first unescaped line break, and what follows is checked as the commands it is.
+        let mut end = node.end_byte();
+        let mut rest = None;
         if cursor.goto_first_child() {
+            let mut prev_end: Option<usize> = None;
             loop {
                 let child = cursor.node();
+                if let Some(e) = prev_end
+                    && ends_line(&self.src[e..child.start_byte().max(e)])
+                {
+                    (end, rest) = (e, Some(child.start_byte()));
+                    break;
+                }
+                prev_end = Some(child.end_byte());
                 match cursor.field_name() {
                     Some("name") | Some("argument") => words.push(self.eval(child)),
                     _ if child.kind() == "herestring_redirect" => {
@@ -673,9 +826,17 @@ impl<'s, 'm> Walker<'s, 'm> {
         {
             *pieces = vec![Piece::lit(&name, true)];
         }
-        let span = self.span(node);
+        let span = self.map.map(node.start_byte()..end);
         let idx = self.interpret(split_fields(words), span.clone(), &stdin, Vec::new());
         self.built.insert(node.id(), idx);
+        if let Some(r) = rest {
+            let map = match &self.map {
+                Mapping::Exact(base) => Mapping::Exact(base + r),
+                Mapping::Whole(w) => Mapping::Whole(w.clone()),
+            };
+            let text = &self.src[r..node.end_byte()];
+            self.nested(text, map, self.vars.clone());
+        }
         if let Some(i) = idx
             && self.model.cmds[i].stdin_program
         {
@@ -1043,7 +1204,9 @@ impl<'s, 'm> Walker<'s, 'm> {
             "string" | "translated_string" => {
                 let r = node.byte_range();
                 let open = if node.kind() == "translated_string" { 2 } else { 1 };
-                let (start, end) = (r.start + open, r.end.saturating_sub(1).max(r.start + open));
+                // An unterminated string (a syntax error) has no closing quote to leave out.
+                let close = usize::from(text.len() > open && text.ends_with('"'));
+                let (start, end) = (r.start + open, (r.end - close).max(r.start + open));
                 let mut pos = start;
                 for child in children(node) {
                     if matches!(
@@ -1051,7 +1214,7 @@ impl<'s, 'm> Walker<'s, 'm> {
                         "simple_expansion" | "expansion" | "command_substitution" | "arithmetic_expansion"
                     ) {
                         if child.start_byte() > pos {
-                            let gap = &self.src[pos..child.start_byte()];
+                            let gap = self.src.get(pos..child.start_byte()).unwrap_or("");
                             word.pieces.push(Piece::lit(&words::double_quoted(gap), true));
                         }
                         self.eval_into(child, word, true, false);
@@ -1059,7 +1222,7 @@ impl<'s, 'm> Walker<'s, 'm> {
                     }
                 }
                 if end > pos {
-                    word.pieces.push(Piece::lit(&words::double_quoted(&self.src[pos..end]), true));
+                    word.pieces.push(Piece::lit(&words::double_quoted(self.src.get(pos..end).unwrap_or("")), true));
                 }
             }
             "simple_expansion" => {
