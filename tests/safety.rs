@@ -296,6 +296,29 @@ async fn edited_documents_get_the_diagnostics_of_a_fresh_open() {
     assert!(d.iter().all(|d| d["severity"] != 1), "{d:#?}");
 }
 
+/// A burst of keystrokes is linted once, when it pauses: one publish, for the last version.
+/// (The delay, 2 s, is a hundred times the gap between keystrokes; nothing measures how fast
+/// the lint is. With `lint_delay_ms: 0` each keystroke publishes.)
+#[tokio::test]
+async fn a_burst_of_changes_is_linted_once() {
+    let (_fake, client, _dir) = setup("x", "x", "safety:\n  lint_delay_ms: 2000\n").await;
+    client.open(URI, "shellscript", "#!/bin/bash\necho start\n").await;
+    diagnostics(&client, URI, "the lint after opening", |d| d.is_empty()).await;
+    let publishes =
+        || client.messages("textDocument/publishDiagnostics").into_iter().filter(|m| m["params"]["uri"] == URI);
+    let before = publishes().count();
+    let typed = "sudo rm -rf --no-preserve-root /";
+    for (i, c) in typed.chars().enumerate() {
+        client.edit(URI, (2, i as u64), (2, i as u64), &c.to_string()).await;
+        // Typing speed: long enough for an undebounced lint of each keystroke to publish.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    diagnostics(&client, URI, "the finding after the burst", |d| has(d, "delete-root", 2)).await;
+    let after: Vec<Value> = publishes().skip(before).collect();
+    assert_eq!(after.len(), 1, "one lint for {} changes: {after:#?}", typed.len());
+    assert_eq!(after[0]["params"]["version"], 1 + typed.len() as u64);
+}
+
 #[tokio::test]
 async fn other_languages_and_lint_off_get_no_diagnostics() {
     let (_fake, client, _dir) = setup("x", "x", "").await;

@@ -114,12 +114,12 @@ impl LanguageServer for RouterLanguageServer {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let uri = params.text_document.uri.clone();
         self.shared.did_open(params.text_document);
-        safety::document_changed(&self.shared, &self.client, uri, safety::OPEN_DELAY);
+        safety::document_opened(&self.shared, &self.client, uri);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
         self.shared.did_change(&params.text_document, &params.content_changes);
-        safety::document_changed(&self.shared, &self.client, params.text_document.uri, safety::CHANGE_DELAY);
+        safety::document_changed(&self.shared, &self.client, params.text_document.uri);
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {

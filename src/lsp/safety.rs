@@ -27,10 +27,8 @@ use crate::config::Config;
 use crate::safety::{self, CheckOptions, Dialect, DocumentCheck, Finding, Report, SafetyConfig, Severity};
 use crate::vocab::DangerAnswer;
 
-/// Wait after a change before linting (typing goes on).
-pub const CHANGE_DELAY: Duration = Duration::from_millis(300);
 /// Wait after opening a document.
-pub const OPEN_DELAY: Duration = Duration::from_millis(20);
+const OPEN_DELAY: Duration = Duration::from_millis(20);
 /// Documents larger than this are not linted.
 const MAX_LINT_BYTES: usize = 1024 * 1024;
 pub(super) const SOURCE: &str = "llm-router-lsp";
@@ -172,8 +170,15 @@ pub fn add_generated(shared: &Arc<Shared>, client: &Client, uri: &Uri, insert: &
     schedule(shared, client, uri.clone(), Duration::ZERO);
 }
 
-/// After didOpen/didChange: lints (debounced) and republishes.
-pub fn document_changed(shared: &Arc<Shared>, client: &Client, uri: Uri, delay: Duration) {
+/// After didOpen: lints soon and publishes.
+pub fn document_opened(shared: &Arc<Shared>, client: &Client, uri: Uri) {
+    schedule(shared, client, uri, OPEN_DELAY);
+}
+
+/// After didChange: lints `safety.lint_delay_ms` after the last change (each change makes
+/// the ones scheduled before it stale), and republishes.
+pub fn document_changed(shared: &Arc<Shared>, client: &Client, uri: Uri) {
+    let delay = Duration::from_millis(shared.lock().config.safety.lint_delay_ms);
     schedule(shared, client, uri, delay);
 }
 

@@ -47,6 +47,7 @@ pub struct FileSafety {
     pub check_generated: Option<bool>,
     pub retry_on_syntax_error: Option<bool>,
     pub lint_open_documents: Option<bool>,
+    pub lint_delay_ms: Option<u64>,
     pub shellcheck: Option<ShellcheckMode>,
 }
 
@@ -59,6 +60,8 @@ pub struct SafetyConfig {
     pub retry_on_syntax_error: bool,
     /// Show the check's findings as diagnostics on open shell documents.
     pub lint_open_documents: bool,
+    /// How long after the last change an open document is linted (typing goes on).
+    pub lint_delay_ms: u64,
     pub shellcheck: ShellcheckMode,
 }
 
@@ -68,6 +71,7 @@ impl Default for SafetyConfig {
             check_generated: true,
             retry_on_syntax_error: true,
             lint_open_documents: true,
+            lint_delay_ms: 300,
             shellcheck: ShellcheckMode::Auto,
         }
     }
@@ -83,6 +87,9 @@ impl SafetyConfig {
         set(&mut self.check_generated, file.check_generated);
         set(&mut self.retry_on_syntax_error, file.retry_on_syntax_error);
         set(&mut self.lint_open_documents, file.lint_open_documents);
+        if let Some(ms) = file.lint_delay_ms {
+            self.lint_delay_ms = ms;
+        }
         if let Some(s) = file.shellcheck {
             self.shellcheck = s;
         }
