@@ -1037,7 +1037,8 @@ fn data_store(m: &Model, out: &mut Vec<Hit>) {
                     text.push(' ');
                     text.push_str(t);
                 }
-                let text = text.to_ascii_lowercase();
+                // Words as SQL reads them: `DROP\n  TABLE x` is `drop table x`.
+                let text = text.to_ascii_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
                 let text = drop_scratch_tables(&text);
                 let wipe = [
                     "drop database",
@@ -2377,6 +2378,8 @@ mod tests {
                 "clean() {\n  sudo rm -rf \"$@\"\n}\nclean /",
                 "wipe() { rm -rf \"$1\"; }\nrun() { wipe \"$1\"; }\nrun /",
                 "function nuke { rm -rf \"$1\"/*; }\nnuke /",
+                // Regression: `"$@"` with several arguments is each of them, not only a lone one.
+                "clean() { rm -rf \"$@\"; }\nclean /tmp/build /",
             ],
             &[
                 "alias rm='rm -i'",
@@ -2532,6 +2535,8 @@ mod tests {
                 "psql -c \"DROP TABLE users\"",
                 "mysql -u root shop -e 'TRUNCATE TABLE orders'",
                 "sqlite3 app.db 'DROP TABLE users'",
+                // Regression: a line break between DROP and TABLE.
+                "docker exec -i pg psql -U app -c 'DROP\n  TABLE invoices'",
                 "psql mydb <<EOF\nBEGIN;\nTRUNCATE orders, payments;\nCOMMIT;\nEOF",
                 "psql -d app -c 'drop table if exists sessions cascade'",
                 "echo 'DROP DATABASE shop;' | mysql -uroot",

@@ -1102,10 +1102,10 @@ impl<'s, 'm> Walker<'s, 'm> {
                 for (n, arg) in cmd.args.iter().take(9).enumerate() {
                     vars.insert((n + 1).to_string(), vec![arg.pieces.clone()]);
                 }
-                if let [one] = cmd.args.as_slice() {
-                    vars.insert("@".into(), vec![one.pieces.clone()]);
-                    vars.insert("*".into(), vec![one.pieces.clone()]);
-                }
+                // `"$@"` is each argument in turn: like a loop variable, any of them.
+                let each: Vec<Vec<Piece>> = cmd.args.iter().map(|a| a.pieces.clone()).collect();
+                vars.insert("@".into(), each.clone());
+                vars.insert("*".into(), each);
                 self.nested_calling(&body, map, vars);
             }
             Callable::Alias(text) => {
