@@ -268,9 +268,23 @@ pub(super) type Callables = std::sync::Arc<HashMap<String, Callable>>;
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Callable {
     /// A function's body, as written.
-    Function(String),
+    Function(std::sync::Arc<FunctionBody>),
     /// An alias's text.
     Alias(String),
+}
+
+/// A function's body and, once it has been called, its parse: a function called many
+/// times (or defined again with the same text) is parsed once.
+#[derive(Debug)]
+pub(super) struct FunctionBody {
+    text: String,
+    tree: std::sync::OnceLock<Option<Tree>>,
+}
+
+impl PartialEq for FunctionBody {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
 }
 
 impl ShellState {
@@ -1106,7 +1120,13 @@ impl<'s, 'm> Walker<'s, 'm> {
                 let each: Vec<Vec<Piece>> = cmd.args.iter().map(|a| a.pieces.clone()).collect();
                 vars.insert("@".into(), each.clone());
                 vars.insert("*".into(), each);
-                self.nested_calling(&body, map, vars);
+                if self.depth >= MAX_DEPTH || body.text.len() > MAX_NESTED_BYTES {
+                    return;
+                }
+                let Some(tree) = body.tree.get_or_init(|| parse(&body.text, None)) else { return };
+                let mut walker = Walker::new(&body.text, map, self.model, self.depth + 1, vars);
+                walker.callables = self.callables.clone();
+                walker.walk(tree.root_node());
             }
             Callable::Alias(text) => {
                 let rest: Option<Vec<String>> = cmd.args.iter().map(Word::literal).collect();
@@ -1135,10 +1155,15 @@ impl<'s, 'm> Walker<'s, 'm> {
             return;
         };
         let name = self.text(name).to_string();
-        let callable = Callable::Function(self.text(body).to_string());
+        let text = self.text(body).to_string();
+        let callable = Callable::Function(std::sync::Arc::new(FunctionBody { text, tree: Default::default() }));
         // A definition the script repeats (the same text again) leaves the state shared.
         if self.callables.get(&name) != Some(&callable) {
             std::sync::Arc::make_mut(&mut self.callables).insert(name.clone(), callable);
+        }
+        // A fork bomb calls itself: a body without its name needs no look.
+        if !self.text(body).contains(name.as_str()) {
+            return;
         }
         let mut stack = vec![body];
         while let Some(n) = stack.pop() {
