@@ -8,4 +8,6 @@ return {
   filetypes = { "sh", "bash", "zsh", "fish", "dockerfile", "make", "yaml", "python", "lua" },
   root_markers = { ".git" },
   handlers = ok and llm_router.handlers or nil,
+  -- Change annotations, so that fixes come for review in the plugin's diff window.
+  capabilities = ok and llm_router.capabilities() or nil,
 }

@@ -96,7 +96,20 @@ start_nvim() {
   # init.lua as the README tells users to write it, plus the usual code action keymap
   # (Neovim 0.7 needs range_code_action for a selection). `on_attach` only leaves a mark
   # so the test knows when the server is ready.
-  cat >"$case_dir/cfg/nvim/init.lua" <<EOF
+  # SETUP_EXTRA: more options for setup(); ENABLE_ONLY=1: no setup() at all, the 0.11+
+  # way (vim.lsp.config + vim.lsp.enable with the plugin's lsp/llm_router.lua).
+  if [ -n "${ENABLE_ONLY:-}" ]; then
+    cat >"$case_dir/cfg/nvim/init.lua" <<EOF
+vim.g.mapleader = " "
+vim.opt.runtimepath:prepend("$root/editors/nvim")
+vim.lsp.config("llm_router", { cmd = { "$SERVER", "--config", "$case_dir/config.yaml" } })
+vim.lsp.enable("llm_router")
+vim.api.nvim_create_autocmd("LspAttach", {
+  callback = function() vim.fn.writefile({ "attached" }, "$case_dir/attached") end,
+})
+EOF
+  else
+    cat >"$case_dir/cfg/nvim/init.lua" <<EOF
 vim.g.mapleader = " "
 vim.opt.runtimepath:prepend("$root/editors/nvim")
 require("llm_router").setup({
@@ -104,7 +117,11 @@ require("llm_router").setup({
   config = "$case_dir/config.yaml",
   keymaps = { explain = "<leader>le", generate = "<leader>lg", cancel = "<leader>lc" },
   on_attach = function() vim.fn.writefile({ "attached" }, "$case_dir/attached") end,
+  ${SETUP_EXTRA:-}
 })
+EOF
+  fi
+  cat >>"$case_dir/cfg/nvim/init.lua" <<EOF
 vim.keymap.set("n", "<leader>ca", vim.lsp.buf.code_action)
 if vim.fn.has("nvim-0.8") == 1 then
   vim.keymap.set("x", "<leader>ca", vim.lsp.buf.code_action)
@@ -277,8 +294,10 @@ greet() {
 ```'
 
 # Opens the code action menu on line 3 until it offers "Fix with" (the lint's diagnostics
-# arrive a moment after the file opens), picks it, and waits for the review window.
+# arrive a moment after the file opens), picks it, and waits for the review window to show
+# the regex $1 (default: the fixed line of $UNQUOTED).
 open_fix_review() {
+  local diff_line=${1:-'\+  echo Hello "\$1"'}
   local n="" _try
   for _try in $(seq 10); do
     keys 3G " ca"
@@ -291,12 +310,74 @@ open_fix_review() {
   done
   [ -n "$n" ] || { echo "no Fix with $CODE in the menu" >&2; return 1; }
   keys "$n" Enter
-  wait_screen '\+  echo Hello "\$1"' || return 1
+  wait_screen "$diff_line" || return 1
   wait_screen 'a/y accept' 1 || return 1
 }
 
 case_fix_accept() {
   DOC=$UNQUOTED start_nvim fix_accept "$(start_fake "$FIX_REPLY" 0 fast)" "1000 10000" || return 1
+  open_fix_review || return 1
+  keys a
+  wait_screen "SC2086 fixed in lines 2–4" || return 1
+  expect_file "$QUOTED" || return 1
+  quit
+}
+
+# review = "select": the diff on the message area and the built-in menu (inputlist).
+case_fix_select() {
+  DOC=$UNQUOTED SETUP_EXTRA='review = "select",' start_nvim fix_select "$(start_fake "$FIX_REPLY" 0 fast)" "1000 10000" || return 1
+  local n="" _try
+  for _try in $(seq 10); do
+    keys 3G " ca"
+    if wait_screen "Fix with $CODE" 3 2>/dev/null; then
+      n=$(menu_number "Fix with $CODE")
+      [ -n "$n" ] && break
+    fi
+    keys Escape
+    sleep 0.5
+  done
+  [ -n "$n" ] || { echo "no Fix with $CODE in the menu" >&2; return 1; }
+  keys "$n" Enter
+  wait_screen "llm-router: Fix with $CODE\\?" || return 1
+  wait_screen '^\+  echo Hello "\$1"' 1 || return 1
+  n=$(menu_number Accept)
+  [ -n "$n" ] || { echo "no Accept in the review menu" >&2; return 1; }
+  keys "$n" Enter
+  wait_screen "SC2086 fixed in lines 2–4" || return 1
+  expect_file "$QUOTED" || return 1
+  quit
+}
+
+# A block taller than the window: the footer offers j/k, the end of the diff is reached
+# with G, and the whole block is replaced.
+LONG_UNQUOTED="#!/usr/bin/env bash
+greet() {
+$(for i in $(seq 15); do printf '  echo %s $1\n' "$i"; done)
+}
+greet world"
+LONG_QUOTED=${LONG_UNQUOTED//\$1/\"\$1\"}
+LONG_REPLY="\`\`\`bash
+$(sed -n '2,18p' <<<"$LONG_QUOTED")
+\`\`\`"
+case_fix_scroll() {
+  DOC=$LONG_UNQUOTED start_nvim fix_scroll "$(start_fake "$LONG_REPLY" 0 fast)" "1000 10000" || return 1
+  open_fix_review '\+  echo 1 "\$1"' || return 1
+  wait_screen 'j/k scroll' 1 || return 1
+  if screen | grep -q '+  echo 15 "\$1"'; then
+    echo "the end of the diff is on screen before scrolling: the window is not cut" >&2
+    return 1
+  fi
+  keys G
+  wait_screen '\+  echo 15 "\$1"' 5 || return 1
+  keys y
+  wait_screen "SC2086 fixed in lines 2–18" || return 1
+  expect_file "$LONG_QUOTED" || return 1
+  quit
+}
+
+# Neovim 0.11+ without setup(): lsp/llm_router.lua alone brings the review.
+case_fix_enable() {
+  DOC=$UNQUOTED ENABLE_ONLY=1 start_nvim fix_enable "$(start_fake "$FIX_REPLY" 0 fast)" "1000 10000" || return 1
   open_fix_review || return 1
   keys a
   wait_screen "SC2086 fixed in lines 2–4" || return 1
@@ -315,7 +396,13 @@ case_fix_reject() {
 
 passed=0
 failed=0
-for c in ${CASES:-generate explain vram cancel fix_accept fix_reject}; do
+default_cases="generate explain vram cancel fix_accept fix_reject fix_select fix_scroll"
+if "$nvim_bin" --headless -u NONE -i NONE -n -c 'if !has("nvim-0.11") | cquit | endif' -c 'qa!' 2>/dev/null; then
+  default_cases="$default_cases fix_enable"
+else
+  echo "skipped fix_enable: vim.lsp.enable without setup() needs Neovim 0.11+"
+fi
+for c in ${CASES:-$default_cases}; do
   started=$(date +%s)
   if "case_$c"; then
     passed=$((passed + 1))

@@ -219,6 +219,34 @@ class Workbench {
     await page.keyboard.press('Shift+End');
   }
 
+  /** Puts the cursor on line `line`, column `column` (1-based), as Ctrl+G `:LINE:COLUMN` does. */
+  async goTo(line, column) {
+    const page = this.page;
+    await page.keyboard.press('Control+G');
+    const input = page.locator('.quick-input-widget input');
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`:${line}:${column}`);
+    await page.keyboard.press('Enter');
+    await page.locator('.quick-input-widget').waitFor({ state: 'hidden' });
+  }
+
+  /**
+   * VS Code's Refactor Preview (the panel that opens for an edit whose change annotation
+   * needs confirmation), once it shows an edit: its text, and its Apply / Discard buttons.
+   */
+  async refactorPreview(ms = 30_000) {
+    const panel = this.page.locator('.bulk-edit-panel[data-state="data"]');
+    await panel.waitFor({ timeout: ms });
+    // The tree's rows render a moment after the panel switches to its data state.
+    await panel.locator('.monaco-list-row').first().waitFor({ timeout: ms });
+    const rows = await panel.locator('.monaco-list-row').allTextContents();
+    console.log(`       refactor preview: ${JSON.stringify(rows)}`);
+    const button = (name) => panel.locator('.buttons .monaco-button', { hasText: name }).first();
+    // Each row's tick box: only ticked changes are applied.
+    const ticks = panel.locator('.monaco-list-row .monaco-checkbox');
+    return { panel, rows, ticks, apply: button('Apply'), discard: button('Discard') };
+  }
+
   /** The active editor's text as drawn: the lines in screen order, NBSP as space. */
   async text() {
     // Runs in the page, where `document` is the workbench's.
@@ -294,11 +322,6 @@ class Workbench {
     return text;
   }
 
-  /** A button of the Refactor Preview panel, where VS Code shows an edit that needs confirmation. */
-  previewButton(name) {
-    return this.page.locator('.bulk-edit-panel .content .buttons').getByRole('button', { name, exact: true }).first();
-  }
-
   /** The status bar item matching `pattern`. */
   statusItem(pattern) {
     return this.page.locator('#workbench\\.parts\\.statusbar .statusbar-item').filter({ hasText: pattern }).first();
@@ -351,9 +374,33 @@ const EXPLAIN_SCRIPT = ['#!/usr/bin/env bash', 'echo start', 'du -sh /var/log/* 
 const EXPLANATION =
   'Shows the disk usage of every entry below /var/log in human-readable units and sorts the list by size.';
 
+// A shellcheck finding (SC2086, the unquoted $1 on line 3) and the model's corrected block.
 const FIX_SCRIPT = ['#!/usr/bin/env bash', 'greet() {', '  echo Hello $1', '}', 'greet world', ''].join('\n');
 const FIXED_SCRIPT = ['#!/usr/bin/env bash', 'greet() {', '  echo Hello "$1"', '}', 'greet world', ''].join('\n');
 const FIX_REPLY = '```bash\ngreet() {\n  echo Hello "$1"\n}\n```';
+
+/**
+ * "Fix with MODEL" from Ctrl+. on the finding, up to VS Code's Refactor Preview, which
+ * shows the change before anything lands: returns the preview.
+ */
+async function fixUpToPreview(wb, file) {
+  await wb.open(file, '#!/usr/bin/env bash');
+  // The cursor inside `$1`, where the squiggle is: Ctrl+. offers the quick fixes for it.
+  await wb.goTo(3, 15);
+  const titles = await wb.codeActions(/Fix with/);
+  expectMatch(titles.join(' | '), new RegExp(`Fix with ${CODE}`), 'the quick fix title');
+  await wb.shot('menu');
+  await wb.pickAction(`Fix with ${CODE}`);
+  const preview = await wb.refactorPreview();
+  await wb.shot('preview');
+  expectMatch(preview.rows.join(' | '), new RegExp(file.replace('.', '\\.')), 'the Refactor Preview');
+  // Nothing has landed while the preview is open.
+  expectEqual(fileText(file), FIX_SCRIPT, `${file} on disk during the preview`);
+  if ((await wb.page.locator('.tab.dirty', { hasText: file }).count()) > 0) {
+    throw new Error(`${file} is modified before the preview was accepted`);
+  }
+  return preview;
+}
 
 const CASES = [
   {
@@ -481,53 +528,49 @@ const CASES = [
   },
   {
     name: 'fix',
-    title: 'Fix with MODEL on a shellcheck finding: VS Code\'s refactor preview, applied on Apply',
+    title: 'Fix with MODEL on a shellcheck finding: the Refactor Preview, Apply, the block is fixed',
     files: { 'fix.sh': FIX_SCRIPT },
     scenario: scenario({ reply: FIX_REPLY }),
     async run(wb) {
-      await reviewFix(wb, 'fix.sh');
-      await wb.shot('preview');
-      // VS Code lists an edit that needs confirmation unticked: the user ticks it, then Apply.
-      await wb.page.locator('.bulk-edit-panel .monaco-tl-contents .edit-checkbox').first().click();
+      const preview = await fixUpToPreview(wb, 'fix.sh');
+      // VS Code lists a change that needs confirmation unticked: Apply alone would apply
+      // nothing. Tick it (the file's box ticks its changes), then Apply.
+      const ticked = await preview.ticks.evaluateAll((boxes) => boxes.map((b) => b.getAttribute('aria-checked')));
+      expectEqual(JSON.stringify(ticked), JSON.stringify(['false', 'false']), 'the tick boxes of the file and its change');
+      await preview.ticks.first().click();
+      await wb.page.waitForFunction(
+        () => [...globalThis.document.querySelectorAll('.bulk-edit-panel .monaco-list-row .monaco-checkbox')]
+          .every((b) => b.getAttribute('aria-checked') === 'true'),
+      );
       await wb.shot('ticked');
-      await wb.previewButton('Apply').click();
-      const message = await wb.notification(/SC2086 fixed/);
-      await wb.shot('applied');
+      await preview.apply.click();
+      const message = await wb.notification(/fixed in lines/);
       expectMatch(message, new RegExp(`^${CODE} answered in [0-9.]+ s: fix, shell script\\. SC2086 fixed in lines 2–4\\.$`), 'the closing message');
       await wb.waitForText((t) => t === FIXED_SCRIPT, 'the fixed block in the editor');
+      await wb.shot('applied');
       await wb.save();
       expectEqual(fileText('fix.sh'), FIXED_SCRIPT, 'fix.sh on disk');
     },
   },
   {
     name: 'fix-discard',
-    title: 'Fix with MODEL discarded in the refactor preview: nothing changes',
+    title: 'Fix with MODEL, Discard in the Refactor Preview: nothing changes, and the message says so',
     files: { 'fix-discard.sh': FIX_SCRIPT },
     scenario: scenario({ reply: FIX_REPLY }),
     async run(wb) {
-      await reviewFix(wb, 'fix-discard.sh');
-      await wb.previewButton('Discard').click();
+      const preview = await fixUpToPreview(wb, 'fix-discard.sh');
+      await preview.discard.click();
       const message = await wb.notification(/discarded in review/);
       await wb.shot('discarded');
-      expectEqual(message, `${CODE}'s change was discarded in review; nothing changed.`, 'the message');
+      expectEqual(message, `${CODE}'s change was discarded in review; nothing changed.`, 'the closing message');
       expectEqual(await wb.text(), FIX_SCRIPT, 'the editor after Discard');
+      expectEqual(fileText('fix-discard.sh'), FIX_SCRIPT, 'fix-discard.sh on disk');
       if ((await wb.page.locator('.tab.active.dirty').count()) > 0) {
         throw new Error('the editor is modified after Discard');
       }
     },
   },
 ];
-
-/** Opens `file`, picks "Fix with MODEL" on line 3's finding and waits for the refactor preview. */
-async function reviewFix(wb, file) {
-  await wb.open(file, '#!/usr/bin/env bash');
-  await wb.selectLine(3);
-  const titles = await wb.codeActions(/Fix with/);
-  expectMatch(titles.join(' | '), new RegExp(`Fix with ${CODE}`), 'the quick fix title');
-  await wb.shot('menu');
-  await wb.pickAction('Fix with');
-  await wb.previewButton('Apply').waitFor({ timeout: 30_000 });
-}
 
 // --- The run ----------------------------------------------------------------------------
 

@@ -269,8 +269,10 @@ end
 -- Review ---------------------------------------------------------------------------
 -- The server sends edits that replace the user's text ("Fix with MODEL") with a change
 -- annotation that needs confirmation, because the plugin advertises changeAnnotationSupport
--- (M.capabilities). Neovim's own handler would apply them unseen: this one shows the change
--- as a diff in a floating window and applies it only on accept.
+-- (M.capabilities). Neither 0.7.2 nor 0.11.4 advertises it nor reads annotations: their
+-- own handler would apply such an edit unseen. This one shows the change as a diff in a
+-- floating window (or through vim.ui.select with `review = "select"`, or when no float
+-- opens) and applies it only on accept; other edits go to Neovim's handler unchanged.
 
 local function needs_review(edit)
   for _, annotation in pairs(edit.changeAnnotations or {}) do
@@ -281,7 +283,7 @@ local function needs_review(edit)
   return false
 end
 
--- The label of the edit's first annotation that needs confirmation ("Fix with MODEL").
+-- The label and description of the edit's first annotation that needs confirmation.
 local function review_label(edit)
   for _, annotation in pairs(edit.changeAnnotations or {}) do
     if annotation.needsConfirmation then
@@ -303,6 +305,7 @@ local function review_diff(edit, offset_encoding)
       vim.lsp.util.apply_text_edits(change.edits, scratch, offset_encoding)
       local after = vim.api.nvim_buf_get_lines(scratch, 0, -1, false)
       vim.api.nvim_buf_delete(scratch, { force = true })
+      -- vim.diff became vim.text.diff in 0.12; 0.7.2 has only vim.diff.
       local diff = (vim.text and vim.text.diff or vim.diff)(
         table.concat(before, "\n") .. "\n",
         table.concat(after, "\n") .. "\n",
@@ -317,29 +320,63 @@ local function review_diff(edit, offset_encoding)
   return out
 end
 
-local function key_name(c)
-  return c == "\27" and "<Esc>" or c
+local function termcode(key)
+  return vim.api.nvim_replace_termcodes(key, true, false, true)
 end
 
--- A modal float: draws the diff, reads keys until one of M.review_keys; true on accept.
--- Returns nil when no float could be opened.
-local function review_in_float(title, description, lines)
+-- Keys that scroll a diff taller than the window, as the normal-mode command they run.
+local review_scroll = {
+  j = "\5",
+  ["<Down>"] = "\5",
+  k = "\25",
+  ["<Up>"] = "\25",
+  ["<C-d>"] = "\4",
+  ["<PageDown>"] = "\4",
+  ["<Space>"] = "\4",
+  ["<C-u>"] = "\21",
+  ["<PageUp>"] = "\21",
+  g = "gg",
+  G = "G",
+}
+
+-- The name in M.review_keys / review_scroll of what getcharstr() returned.
+local function key_name(c)
+  for _, group in ipairs({ M.review_keys.accept, M.review_keys.reject, vim.tbl_keys(review_scroll) }) do
+    for _, name in ipairs(group) do
+      if c == name or (name:sub(1, 1) == "<" and c == termcode(name)) then
+        return name
+      end
+    end
+  end
+  return c
+end
+
+-- A float with the review's text: the title, the description, the diff and `footer`.
+-- `enter`: focus it (the modal review) or not (a preview beside a picker). Returns the
+-- window, its buffer and whether the text is taller than the window; nil when no float
+-- can be opened.
+local function open_review_float(title, description, lines, footer, enter)
+  local body = { title }
+  if description and description ~= "" then
+    table.insert(body, description)
+  end
+  table.insert(body, "")
+  vim.list_extend(body, lines)
+  local height = math.min(#body + (footer and 2 or 0), vim.o.lines - 4)
+  local scrolls = #body + (footer and 2 or 0) > height
+  if footer then
+    vim.list_extend(body, { "", scrolls and footer .. "   j/k scroll" or footer })
+  end
   local width = 20
-  for _, l in ipairs(lines) do
+  for _, l in ipairs(body) do
     width = math.max(width, vim.fn.strdisplaywidth(l))
   end
-  local accept, reject = M.review_keys.accept, M.review_keys.reject
-  local footer = ("%s accept   %s reject"):format(table.concat(accept, "/"), table.concat(reject, "/"))
-  local body = { description or "", "" }
-  vim.list_extend(body, lines)
-  vim.list_extend(body, { "", footer })
-  width = math.min(math.max(width, #footer, #(description or "")) + 2, vim.o.columns - 4)
-  local height = math.min(#body, vim.o.lines - 4)
+  width = math.min(width + 2, vim.o.columns - 4)
   local buf = vim.api.nvim_create_buf(false, true)
   vim.api.nvim_buf_set_lines(buf, 0, -1, false, body)
   vim.bo[buf].filetype = "diff"
   vim.bo[buf].modifiable = false
-  local ok, win = pcall(vim.api.nvim_open_win, buf, true, {
+  local ok, win = pcall(vim.api.nvim_open_win, buf, enter, {
     relative = "editor",
     width = width,
     height = height,
@@ -353,10 +390,31 @@ local function review_in_float(title, description, lines)
     return nil
   end
   pcall(vim.api.nvim_win_set_option, win, "winhl", "Normal:NormalFloat")
-  vim.api.nvim_echo({ { ("llm-router: %s? %s"):format(title, footer):sub(1, math.max(1, vim.v.echospace)), "Question" } }, false, {})
-  vim.cmd("redraw")
+  return win, buf, scrolls
+end
+
+local function close_review_float(win, buf)
+  pcall(vim.api.nvim_win_close, win, true)
+  pcall(vim.api.nvim_buf_delete, buf, { force = true })
+end
+
+-- The modal review: draws the diff, reads keys until one of M.review_keys; true on
+-- accept. Modal because Neovim replies to the server with the handler's return value:
+-- the answer must be known before it returns (getcharstr() waits for a key, and the
+-- screen is redrawn before each). Returns nil when no float could be opened.
+local function review_in_float(title, description, lines)
+  local accept, reject = M.review_keys.accept, M.review_keys.reject
+  local footer = ("%s accept   %s reject"):format(table.concat(accept, "/"), table.concat(reject, "/"))
+  local win, buf, scrolls = open_review_float(title, description, lines, footer, true)
+  if not win then
+    return nil
+  end
+  -- The keys stay on the message line while a long diff scrolls the footer out of view.
+  local prompt = ("llm-router: %s? %s%s"):format(title, footer, scrolls and "   j/k scroll" or "")
   local answer
   while answer == nil do
+    vim.cmd("redraw")
+    vim.api.nvim_echo({ { prompt:sub(1, math.max(1, vim.v.echospace)), "Question" } }, false, {})
     local ok_key, c = pcall(vim.fn.getcharstr)
     if not ok_key then
       answer = false -- <C-c>
@@ -366,37 +424,70 @@ local function review_in_float(title, description, lines)
         answer = true
       elseif vim.tbl_contains(reject, k) then
         answer = false
+      elseif review_scroll[k] then
+        vim.api.nvim_win_call(win, function()
+          vim.cmd("normal! " .. review_scroll[k])
+        end)
       end
     end
   end
-  pcall(vim.api.nvim_win_close, win, true)
-  pcall(vim.api.nvim_buf_delete, buf, { force = true })
+  close_review_float(win, buf)
+  vim.cmd("redraw")
   vim.api.nvim_echo({ { "" } }, false, {})
   return answer
 end
 
--- vim.ui.select as the review when no float can be shown (a picker plugin may answer later).
-local function review_with_select(title)
+-- Whether vim.ui.select is still Neovim's own (an inputlist), not a picker plugin's.
+local function builtin_select()
+  local info = debug.getinfo(vim.ui.select, "S")
+  return info ~= nil and (info.source or ""):match("vim[/\\]ui%.lua$") ~= nil
+end
+
+-- The review through vim.ui.select: true on accept. The built-in select gets the diff in
+-- its prompt, so the inputlist shows it above the choices (an echo before it would raise
+-- "Press ENTER"); a picker plugin gets a one-line prompt and the diff in an unfocused
+-- float beside it while that can open.
+-- The built-in select and other synchronous ones answer before vim.ui.select returns. A
+-- picker that answers later (dressing, telescope-ui-select, snacks) can be waited for only
+-- where Neovim runs this handler in a coroutine (0.11.4 does; 0.7.2 does not, and there
+-- vim.wait would not even pass keys to the picker): otherwise the change is discarded at
+-- once, and a late answer is told so.
+local function review_with_select(title, description, lines)
   local items = { "Accept", "Reject" }
-  local opts = { prompt = "llm-router: " .. title .. "?" }
+  local prompt = ("llm-router: %s?"):format(title)
+  local preview
+  if builtin_select() then
+    prompt = table.concat(vim.list_extend({ prompt, description or "" }, lines), "\n")
+  else
+    local win, buf = open_review_float(title, description, lines, nil, false)
+    preview = win and { win, buf }
+  end
+  local function done_with_preview()
+    if preview then
+      close_review_float(preview[1], preview[2])
+      preview = nil
+    end
+  end
   local co, is_main = coroutine.running()
   if co and not is_main then
-    vim.ui.select(items, opts, function(choice)
+    vim.ui.select(items, { prompt = prompt }, function(choice)
       vim.schedule(function()
         coroutine.resume(co, choice)
       end)
     end)
-    return coroutine.yield() == "Accept"
+    local choice = coroutine.yield()
+    done_with_preview()
+    return choice == "Accept"
   end
-  local done, choice = false, nil
-  vim.ui.select(items, opts, function(c)
-    done, choice = true, c
+  local answered, choice, late = false, nil, false
+  vim.ui.select(items, { prompt = prompt }, function(c)
+    if late then
+      notify(("%s: answered after the change had been discarded; nothing was applied"):format(title), vim.log.levels.WARN)
+    end
+    answered, choice = true, c
   end)
-  if not done then
-    vim.wait(10 * 60 * 1000, function()
-      return done
-    end, 50)
-  end
+  late = not answered
+  done_with_preview()
   return choice == "Accept"
 end
 
@@ -410,9 +501,12 @@ local function apply_edit_handler(err, result, ctx, config)
   local title, description = review_label(edit)
   title = title or result.label or "Apply the change"
   local lines = review_diff(edit, encoding)
-  local accepted = review_in_float(title, description, lines)
+  local accepted
+  if not (state.opts and state.opts.review == "select") then
+    accepted = review_in_float(title, description, lines)
+  end
   if accepted == nil then
-    accepted = review_with_select(title)
+    accepted = review_with_select(title, description, lines)
   end
   if not accepted then
     return { applied = false, failureReason = "rejected in review" }
@@ -747,6 +841,7 @@ end
 ---   root_markers    default { ".git" }
 ---   progress        "echo" (default: one line cut to fit), "notify", false, or function(msg, value)
 ---   messages        "auto" (default: vim.notify if replaced, else a one-line echo), "notify", "echo"
+---   review          "float" (default: the diff in a floating window) or "select" (vim.ui.select)
 ---   capabilities, handlers, init_options: passed to the client
 function M.setup(opts)
   opts = vim.tbl_extend("force", {}, opts or {})
