@@ -8,8 +8,10 @@
 # ../shared/tools/helix-25.07.1.tar.xz extracted under target/editor-tools/; without any,
 # the test says loudly that it was SKIPPED and why, and exits 0 (CI has no Helix build).
 # Screens go to target/editor-tests/helix/. Prints "N passed, N failed".
+# The scripts and screen patterns below hold shell text such as $1 on purpose:
+# shellcheck disable=SC2016
 set -uo pipefail
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../../.." || exit 1
 root=$PWD
 SERVER=${LLM_ROUTER_LSP:-$root/target/debug/llm-router-lsp}
 FAKE=${FAKE_OLLAMA:-$root/target/debug/examples/fake_ollama}
@@ -28,9 +30,12 @@ if [ -z "$hx_bin" ]; then
   loud "SKIPPED: no Helix (\$HX unset, no hx on PATH, no $archive). Helix is not in Debian or on crates.io; set HX to run this test."
   exit 0
 fi
-[ -d "$(dirname "$hx_bin")/runtime" ] && export HELIX_RUNTIME=$(dirname "$hx_bin")/runtime
+if [ -d "$(dirname "$hx_bin")/runtime" ]; then
+  HELIX_RUNTIME=$(dirname "$hx_bin")/runtime
+  export HELIX_RUNTIME
+fi
 command -v tmux >/dev/null || { loud "tmux is not installed: the Helix test cannot run"; exit 1; }
-[ -x "$SERVER" ] && [ -x "$FAKE" ] || { loud "build first: cargo build --bins --example fake_ollama"; exit 1; }
+if [ ! -x "$SERVER" ] || [ ! -x "$FAKE" ]; then loud "build first: cargo build --bins --example fake_ollama"; exit 1; fi
 
 out=$root/target/editor-tests/helix
 rm -rf "$out" && mkdir -p "$out"
@@ -146,8 +151,12 @@ explain() {
   # The explanation lands as comments directly above the explained line; the rest stays.
   local lines
   mapfile -t lines <"$work/explain.sh"
-  [ "${lines[0]}" = '#!/usr/bin/env bash' ] && [ "${lines[-1]}" = 'echo done' ] && [ "${lines[-2]}" = 'echo start' ] \
-    && [[ "${lines[1]}" == "# "* ]] || { echo "explain.sh differs:" >&2; cat "$work/explain.sh" >&2; return 1; }
+  if ! { [ "${lines[0]}" = '#!/usr/bin/env bash' ] && [ "${lines[-1]}" = 'echo done' ] \
+    && [ "${lines[-2]}" = 'echo start' ] && [[ "${lines[1]}" == "# "* ]]; }; then
+    echo "explain.sh differs:" >&2
+    cat "$work/explain.sh" >&2
+    return 1
+  fi
 }
 explain
 result "helix: Explain command from the code action menu" $?
@@ -235,7 +244,6 @@ PY
   for _ in $(seq 100); do grep -q '^listening on' "$work/fix.out" && break; sleep 0.1; done
   printf 'language: en\nbackends:\n  local: {kind: ollama, url: "%s"}\nvram:\n  probe: {kind: command, command: [echo, "1000 10000"]}\n' \
     "$(sed -n 's/^listening on //p' "$work/fix.out")" >"$XDG_CONFIG_HOME/llm-router-lsp/config.yaml"
-  # shellcheck disable=SC2016 # the script's own $1
   local unquoted='#!/usr/bin/env bash
 greet() {
   echo Hello $1
@@ -254,6 +262,7 @@ greet world'
   [ -n "$offered" ] || { echo "no Fix with $CODE in the menu" >&2; return 1; }
   # Quick fixes come first in Helix's menu.
   keys Enter
+  # Helix has no review step: the closing message says that one `u` undoes the fix.
   wait_screen 'SC2086 fixed in lines 2–4\. One `u` undoes it\.' fix-03-fixed || return 1
   wait_screen 'echo Hello "\$1"' fix-04-buffer || return 1
   keys Escape

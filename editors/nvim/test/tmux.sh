@@ -9,22 +9,26 @@
 #
 # Cases: Generate from the code action menu, Explain from the plugin's keymap, the VRAM
 # question answered in the built-in menu (inputlist), Cancel generation from the menu, and
-# "Fix with MODEL" on a shellcheck finding, accepted and rejected in the review window.
+# "Fix with MODEL" on a shellcheck finding: accepted, rejected, scrolled when taller than the
+# window, reviewed through vim.ui.select (review = "select"), and, on 0.11+, with only
+# vim.lsp.enable (no setup()).
 # Screen captures go to target/editor-tests/nvim-VERSION/. Prints "N passed, N failed".
+# The scripts and screen patterns below hold shell text such as $1 on purpose:
+# shellcheck disable=SC2016
 set -uo pipefail
-cd "$(dirname "$0")/../../.."
+cd "$(dirname "$0")/../../.." || exit 1
 root=$PWD
 nvim_bin=${1:-${NVIM:-nvim}}
 SERVER=${LLM_ROUTER_LSP:-$root/target/debug/llm-router-lsp}
 FAKE=${FAKE_OLLAMA:-$root/target/debug/examples/fake_ollama}
-FAST=llama3.2:11b-vision CODE=qwen3-coder:30b-q4 HEAVY=llama3.1:70b
+FAST=llama3.2:11b-vision CODE=qwen3-coder:30b-q4
 
 loud() { printf '\n!!! nvim-tmux: %s\n\n' "$*" >&2; }
 command -v tmux >/dev/null || { loud "tmux is not installed: the Neovim terminal test cannot run"; exit 1; }
 command -v "$nvim_bin" >/dev/null || { loud "no Neovim at '$nvim_bin'"; exit 1; }
 # Each case starts Neovim from its own directory: a relative path must not depend on ours.
 case $nvim_bin in */*) nvim_bin=$(realpath "$nvim_bin") ;; esac
-[ -x "$SERVER" ] && [ -x "$FAKE" ] || { loud "build first: cargo build --bins --example fake_ollama"; exit 1; }
+if [ ! -x "$SERVER" ] || [ ! -x "$FAKE" ]; then loud "build first: cargo build --bins --example fake_ollama"; exit 1; fi
 
 version=$("$nvim_bin" --version | head -n 1 | awk '{print $2}')
 out=$root/target/editor-tests/nvim-$version
@@ -50,7 +54,7 @@ echo "Neovim $version ($nvim_bin), captures in $out"
 # fast model answers $3. Prints its URL.
 start_fake() {
   local code=$1 delay=$2 fast=$3 n
-  n=$(($(cat "$pid_file" 2>/dev/null | wc -l) + 1))
+  n=$(($({ wc -l <"$pid_file"; } 2>/dev/null || echo 0) + 1))
   python3 - "$code" "$delay" "$fast" >"$work/scenario$n.json" <<'EOF'
 import json, sys
 code, delay, fast = sys.argv[1], int(sys.argv[2]), sys.argv[3]
