@@ -416,7 +416,7 @@ local function review_in_float(title, description, lines)
     vim.cmd("redraw")
     vim.api.nvim_echo({ { prompt:sub(1, math.max(1, vim.v.echospace)), "Question" } }, false, {})
     local ok_key, c = pcall(vim.fn.getcharstr)
-    if not ok_key then
+    if not ok_key or c == "\3" then
       answer = false -- <C-c>
     else
       local k = key_name(c)
