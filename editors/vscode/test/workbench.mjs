@@ -570,6 +570,21 @@ const CASES = [
       }
     },
   },
+  {
+    name: 'fix-unticked',
+    title: 'Fix with MODEL, Apply with the change left unticked: nothing changes, and the message says so',
+    files: { 'fix-unticked.sh': FIX_SCRIPT },
+    scenario: scenario({ reply: FIX_REPLY }),
+    async run(wb) {
+      const preview = await fixUpToPreview(wb, 'fix-unticked.sh');
+      await preview.apply.click();
+      const message = await wb.notification(/discarded in review/);
+      await wb.shot('discarded');
+      expectEqual(message, `${CODE}'s change was discarded in review; nothing changed.`, 'the closing message');
+      expectEqual(await wb.text(), FIX_SCRIPT, 'the editor after Apply with nothing ticked');
+      expectEqual(fileText('fix-unticked.sh'), FIX_SCRIPT, 'fix-unticked.sh on disk');
+    },
+  },
 ];
 
 // --- The run ----------------------------------------------------------------------------
