@@ -671,7 +671,9 @@ async fn apply_insert(
 
 /// Builds the edit against the document as it is now and sends it; a version race (the
 /// user typed between build and apply) gets one more try. `reviewed`: the editor showed
-/// it to the user, so `applied: false` on the same version means they discarded it.
+/// it to the user, so `applied: false` on the same version means they discarded it, and
+/// the answer may take as long as the user reads the change: no `timeout` then (after
+/// one, a change accepted later would still land while the message said it had not).
 async fn apply<T>(
     shared: &Shared,
     client: &Client,
@@ -682,10 +684,14 @@ async fn apply<T>(
 ) -> Result<T, EditFailure> {
     for _attempt in 0..2 {
         let (edit, version, landed) = build()?;
-        let response = tokio::time::timeout(timeout, client.apply_edit(edit))
-            .await
-            .map_err(|_| EditFailure::NotAnswered(timeout))?
-            .map_err(|e| EditFailure::Refused(e.to_string()))?;
+        let answer = if reviewed {
+            client.apply_edit(edit).await
+        } else {
+            tokio::time::timeout(timeout, client.apply_edit(edit))
+                .await
+                .map_err(|_| EditFailure::NotAnswered(timeout))?
+        };
+        let response = answer.map_err(|e| EditFailure::Refused(e.to_string()))?;
         if response.applied {
             return Ok(landed);
         }

@@ -97,6 +97,8 @@ start_nvim() {
   mkdir -p "$case_dir/cfg/nvim"
   printf 'language: en\nbackends:\n  local: {kind: ollama, url: "%s"}\nvram:\n  probe: {kind: command, command: [echo, "%s"]}\n' \
     "$url" "$probe" >"$case_dir/config.yaml"
+  # CONFIG_EXTRA: more lines of the server's configuration.
+  printf '%s' "${CONFIG_EXTRA:-}" >>"$case_dir/config.yaml"
   # init.lua as the README tells users to write it, plus the usual code action keymap
   # (Neovim 0.7 needs range_code_action for a selection). `on_attach` only leaves a mark
   # so the test knows when the server is ready.
@@ -389,6 +391,18 @@ case_fix_enable() {
   quit
 }
 
+# A review that takes longer than the server's request_timeout: the server waits for the
+# user, and the message says what happened.
+case_fix_slow_review() {
+  DOC=$UNQUOTED CONFIG_EXTRA=$'lsp:\n  request_timeout: 2\n' start_nvim fix_slow_review "$(start_fake "$FIX_REPLY" 0 fast)" "1000 10000" || return 1
+  open_fix_review || return 1
+  sleep 4
+  keys a
+  wait_screen "SC2086 fixed in lines 2–4" || return 1
+  expect_file "$QUOTED" || return 1
+  quit
+}
+
 case_fix_reject() {
   DOC=$UNQUOTED start_nvim fix_reject "$(start_fake "$FIX_REPLY" 0 fast)" "1000 10000" || return 1
   open_fix_review || return 1
@@ -400,7 +414,7 @@ case_fix_reject() {
 
 passed=0
 failed=0
-default_cases="generate explain vram cancel fix_accept fix_reject fix_select fix_scroll"
+default_cases="generate explain vram cancel fix_accept fix_reject fix_select fix_scroll fix_slow_review"
 if "$nvim_bin" --headless -u NONE -i NONE -n -c 'if !has("nvim-0.11") | cquit | endif' -c 'qa!' 2>/dev/null; then
   default_cases="$default_cases fix_enable"
 else
